@@ -1,0 +1,1 @@
+"""The LightRNN benchmark harness: trainer, meters, run records, tables, plots."""

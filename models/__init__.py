@@ -1,0 +1,42 @@
+"""Language models compared by the harness, behind one interface.
+
+    model = models.build("lightrnn", vocab_size, embedding_dim=200, ...)
+    nll, state = model(x, y, state)          # summed NLL in nats over y [T, B]
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from .base import LanguageModel, LSTMBody, State, detach_state
+from .lstm import LSTMLM
+
+REGISTRY: dict[str, type[LanguageModel]] = {
+    "lstm": LSTMLM,
+}
+
+
+def config_keys(name: str) -> list[str]:
+    """The config keys model `name` accepts."""
+    cls = _lookup(name)
+    params = inspect.signature(cls.__init__).parameters
+    return [k for k in params if k not in ("self", "vocab_size")]
+
+
+def _lookup(name: str) -> type[LanguageModel]:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def build(name: str, vocab_size: int, **config) -> LanguageModel:
+    """Build model `name`. Unknown config keys are an error naming the valid ones."""
+    cls = _lookup(name)
+    valid = config_keys(name)
+    unknown = sorted(set(config) - set(valid))
+    if unknown:
+        raise ValueError(f"model {name!r} got unknown config keys {unknown}; valid keys: {valid}")
+    return cls(vocab_size, **config)
+
+
+__all__ = ["REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "detach_state"]

@@ -1,0 +1,91 @@
+"""The one interface every language model implements, and the shared LSTM body.
+
+Every model (lstm, hsm, adaptive, lightrnn) embeds words, runs the SAME
+`LSTMBody`, and differs only in its embedding and output layer, so
+differences in results come from those alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, Tensor]  # (h, c), each [layers, B, hidden]
+
+
+@dataclass
+class CommonConfig:
+    embedding_dim: int = 200  # Kim et al.'s LSTM-Word-Small
+    hidden_dim: int = 200
+    layers: int = 2
+    dropout: float = 0.5  # on embeddings and LSTM outputs (Zaremba et al.)
+    init_range: float = 0.05  # uniform init, Kim et al.
+
+
+class LSTMBody(nn.Module):
+    """Dropout -> multi-layer LSTM -> dropout. [T, B, n] -> [T, B, h]."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, layers: int, dropout: float):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        # Inter-layer dropout inside nn.LSTM keeps the cuDNN fused path.
+        self.lstm = nn.LSTM(input_dim, hidden_dim, layers, dropout=dropout if layers > 1 else 0.0)
+        self.layers, self.hidden_dim = layers, hidden_dim
+
+    def init_state(self, batch_size: int, device=None) -> State:
+        z = torch.zeros(self.layers, batch_size, self.hidden_dim, device=device)
+        return (z, z.clone())
+
+    def forward(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
+        out, state = self.lstm(self.drop(emb), state)
+        return self.drop(out), state
+
+
+class LanguageModel(nn.Module):
+    """Base class. Subclasses set `self.body` (an LSTMBody) and implement
+    `forward` and `log_prob`; they declare which parameters are embeddings
+    and which are output layer through `param_groups`.
+    """
+
+    vocab_size: int
+    body: LSTMBody
+
+    def init_state(self, batch_size: int) -> State:
+        return self.body.init_state(batch_size, device=next(self.parameters()).device)
+
+    def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        """x, y: [T, B] word ids. Returns (summed NLL in nats over y: scalar, new state)."""
+        raise NotImplementedError
+
+    def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """[T, B, V] log-probabilities of every word given the history."""
+        raise NotImplementedError
+
+    def end_of_round(self, train_ids, batch_size: int, bptt: int) -> dict:
+        """Called by the trainer between training rounds (LightRNN reallocates
+        here). Returns JSON-ready figures for the run record."""
+        return {}
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """{'embedding': [...], 'recurrent': [...], 'output': [...]}."""
+        raise NotImplementedError
+
+    def param_counts(self) -> dict[str, int]:
+        groups = self.param_groups()
+        counts = {k: sum(p.numel() for p in ps) for k, ps in groups.items()}
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        assert counts["total"] == counts["embedding"] + counts["recurrent"] + counts["output"]
+        return counts
+
+    def init_uniform(self, init_range: float) -> None:
+        for p in self.parameters():
+            nn.init.uniform_(p, -init_range, init_range)
+
+
+def detach_state(state):
+    """Cut the graph between BPTT windows (works for any nested tuple of tensors)."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    return tuple(detach_state(s) for s in state)

@@ -1,0 +1,79 @@
+"""Nox sessions: tests, bench, lint, asv, perf, gpu.
+
+All sessions share ONE virtualenv (.nox/shared) that is rebuilt only when its
+inputs (pyproject.toml, constraints.txt) change, so a second `nox -s tests`
+starts in seconds instead of reinstalling torch.
+
+torch is pinned by constraints.txt (torch==2.13.0): an unpinned torch resolves
+to a multi-GB CUDA build on CPU-only machines. GPU users who already have a
+CUDA torch set LIGHTRNN_SYSTEM_TORCH=1: the venv then sees the interpreter's
+site-packages and the pin is not applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "none"
+
+ROOT = Path(__file__).parent
+VENV = ROOT / ".nox" / "shared"
+INPUTS = ("pyproject.toml", "constraints.txt")
+SYSTEM_TORCH = os.environ.get("LIGHTRNN_SYSTEM_TORCH") == "1"
+
+
+def _python() -> str:
+    """Create or reuse the shared venv; return its interpreter path."""
+    digest = hashlib.sha256(str(SYSTEM_TORCH).encode())
+    for name in INPUTS:
+        digest.update((ROOT / name).read_bytes())
+    stamp = VENV / ".inputs-sha256"
+    py = VENV / "bin" / "python"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest() and py.exists():
+        return str(py)
+    shutil.rmtree(VENV, ignore_errors=True)
+    args = [sys.executable, "-m", "venv", str(VENV)]
+    if SYSTEM_TORCH:
+        args.append("--system-site-packages")
+    subprocess.run(args, check=True)
+    pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if not SYSTEM_TORCH:
+        subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "torch"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    stamp.write_text(digest.hexdigest())
+    return str(py)
+
+
+def _env() -> dict[str, str]:
+    # One torch thread unless told otherwise: 2 threads on a shared 2-core
+    # machine were measured 20-180x slower than 1.
+    return {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (real-data tests read LIGHTRNN_DATA_DIR)."""
+    py = _python()
+    session.run(py, "-m", "pytest", *session.posargs, external=True, env=_env())
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """`nox -s bench -- ARGS` runs `python -m bench run ARGS`."""
+    py = _python()
+    session.run(py, "-m", "bench", "run", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check over the project."""
+    py = _python()
+    session.run(py, "-m", "ruff", "check", ".", *session.posargs, external=True)
