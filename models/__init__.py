@@ -9,9 +9,11 @@ from __future__ import annotations
 import inspect
 
 from .base import LanguageModel, LSTMBody, State, detach_state
+from .lightrnn import LightRNN
 from .lstm import LSTMLM
 
 REGISTRY: dict[str, type[LanguageModel]] = {
+    "lightrnn": LightRNN,
     "lstm": LSTMLM,
 }
 

@@ -34,8 +34,8 @@ class LSTMBody(nn.Module):
         self.lstm = nn.LSTM(input_dim, hidden_dim, layers, dropout=dropout if layers > 1 else 0.0)
         self.layers, self.hidden_dim = layers, hidden_dim
 
-    def init_state(self, batch_size: int, device=None) -> State:
-        z = torch.zeros(self.layers, batch_size, self.hidden_dim, device=device)
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        z = torch.zeros(self.layers, batch_size, self.hidden_dim, device=device, dtype=dtype)
         return (z, z.clone())
 
     def forward(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
@@ -53,7 +53,8 @@ class LanguageModel(nn.Module):
     body: LSTMBody
 
     def init_state(self, batch_size: int) -> State:
-        return self.body.init_state(batch_size, device=next(self.parameters()).device)
+        p = next(self.parameters())  # state follows the model's device and dtype
+        return self.body.init_state(batch_size, device=p.device, dtype=p.dtype)
 
     def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
         """x, y: [T, B] word ids. Returns (summed NLL in nats over y: scalar, new state)."""
