@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import inspect
 
+from .adaptive import AdaptiveLM
 from .base import LanguageModel, LSTMBody, State, detach_state
+from .hsm import HSMLM
 from .lightrnn import LightRNN
 from .lstm import LSTMLM
 
 REGISTRY: dict[str, type[LanguageModel]] = {
     "lightrnn": LightRNN,
     "lstm": LSTMLM,
+    "hsm": HSMLM,
+    "adaptive": AdaptiveLM,
 }
 
 

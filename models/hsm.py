@@ -1,0 +1,90 @@
+"""Two-level class-based softmax (Kim et al. 2016, lstm-char-cnn):
+P(w) = P(class(w) | h) * P(w | class(w), h).
+
+K = round(sqrt(V)) classes of (nearly) equal size S = ceil(V / K): class
+sizes differ by at most one, so no class is empty and the K*S - V padded
+slots (at most one per class) are masked to -inf; the distribution over the
+V words sums to exactly 1. Classes are random from `class_seed` (Kim et al.
+found random as good as frequency bins) or, with class_mode="frequency",
+consecutive id ranges (ids are frequency-sorted).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import LanguageModel, LSTMBody, State
+
+CLASS_MODES = ("random", "frequency")
+
+
+class HSMLM(LanguageModel):
+    def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
+                 init_range=0.05, class_seed=0, class_mode="random"):
+        super().__init__()
+        if class_mode not in CLASS_MODES:
+            raise ValueError(f"unknown class_mode {class_mode!r}; choose from {list(CLASS_MODES)}")
+        self.vocab_size = V = vocab_size
+        self.n_classes = K = max(1, round(math.sqrt(V)))
+        self.class_size = S = math.ceil(V / K)
+        self.embed = nn.Embedding(V, embedding_dim)
+        self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)
+        self.out_class = nn.Linear(hidden_dim, K)
+        self.out_word = nn.Linear(hidden_dim, V)  # one output vector per word, no padded rows
+        self.init_uniform(init_range)
+        # Class sizes differ by at most one. CPU tensors: meta counting works.
+        ids = torch.arange(V, device="cpu")
+        if class_mode == "random":
+            # Words in random order are dealt to classes in turn: i -> class i % K.
+            pos = torch.empty(V, dtype=torch.long, device="cpu")
+            pos[torch.randperm(V, generator=torch.Generator().manual_seed(class_seed))] = ids
+            word_class, word_slot = pos % K, pos // K
+        else:
+            # Frequency bins: class k holds the k-th block of consecutive ids.
+            sizes = torch.full((K,), V // K, dtype=torch.long, device="cpu")
+            sizes[: V % K] += 1
+            word_class = torch.repeat_interleave(torch.arange(K, device="cpu"), sizes)
+            word_slot = ids - (sizes.cumsum(0) - sizes)[word_class]
+        self.register_buffer("word_class", word_class)  # [V]
+        self.register_buffer("word_slot", word_slot)    # [V]
+        class_words = torch.full((K * S,), -1, dtype=torch.long, device="cpu")
+        class_words[word_class * S + word_slot] = ids
+        self.register_buffer("class_words", class_words.view(K, S))  # [K, S], -1 = padding
+
+    def _hidden(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.body(self.embed(x), state)  # [T, B, h]
+
+    def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        h, state = self._hidden(x, state)
+        h, y = h.reshape(-1, h.shape[-1]), y.reshape(-1)             # [N, h], [N]
+        cls = self.word_class[y]                                      # [N]
+        class_lp = F.log_softmax(self.out_class(h), dim=-1).gather(1, cls[:, None])  # [N, 1]
+        # Only the target class's S output vectors: [N, S, h], never [N, V].
+        members = self.class_words[cls]                               # [N, S]
+        idx = members.clamp(min=0)
+        logits = torch.bmm(self.out_word.weight[idx], h.unsqueeze(2)).squeeze(2)
+        logits = (logits + self.out_word.bias[idx]).masked_fill(members < 0, float("-inf"))
+        word_lp = F.log_softmax(logits, dim=-1).gather(1, self.word_slot[y][:, None])  # [N, 1]
+        return -(class_lp + word_lp).sum(), state
+
+    def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        h, state = self._hidden(x, state)
+        T, B = x.shape
+        K, S = self.class_words.shape
+        class_lp = F.log_softmax(self.out_class(h), dim=-1)          # [T, B, K]
+        members = self.class_words.reshape(-1)                       # [K*S]
+        logits = self.out_word(h)[..., members.clamp(min=0)]         # [T, B, K*S]
+        logits = logits.masked_fill(members < 0, float("-inf")).view(T, B, K, S)
+        slot_lp = F.log_softmax(logits, dim=-1) + class_lp.unsqueeze(3)  # [T, B, K, S]
+        return slot_lp.view(T, B, K * S)[..., self.word_class * S + self.word_slot], state
+
+    def param_groups(self):
+        return {
+            "embedding": list(self.embed.parameters()),
+            "recurrent": list(self.body.parameters()),
+            "output": list(self.out_class.parameters()) + list(self.out_word.parameters()),
+        }
