@@ -1,0 +1,269 @@
+"""Data-parallel training on PyTorch's own engine (torchrun + DistributedDataParallel).
+
+    torchrun --nproc_per_node=N -m bench run ...     # NCCL on GPUs, gloo on CPU
+
+Everything here is a no-op in a single process (no torchrun environment), so
+the trainer calls it unconditionally. The pieces:
+
+- `init()`: the process group from torchrun's environment (RANK, WORLD_SIZE,
+  LOCAL_RANK, MASTER_ADDR/PORT: multi-node rendezvous options just work).
+- `shard_stream`: each rank's contiguous slice of the memory-mapped id stream
+  (a view, no copy), aligned so the ranks together see the single process's
+  global batch column for column.
+- `reduce_sum_` / `broadcast_`: chunked collectives for LightRNN's [V, R] and
+  [V, C] loss matrices (2.8 GB each at V = 793,471) and its word table.
+- `grad_bytes`: what DDP all-reduces per step (the paper's argument: LightRNN's
+  gradients are a small fraction of a full softmax's at large V).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+# A hung collective (a peer died mid all-reduce) raises after this long
+# instead of hanging forever; tests set it low.
+TIMEOUT_ENV = "LIGHTRNN_DIST_TIMEOUT_S"
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    backend: str = "none"  # "nccl", "gloo", or "none" for a single process
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init(device: torch.device | str) -> tuple[DistInfo, torch.device]:
+    """Join torchrun's process group if WORLD_SIZE > 1; return (info, this rank's device).
+
+    On CUDA each local rank takes its own GPU (cuda:LOCAL_RANK) and NCCL;
+    on CPU gloo. Without torchrun (or with one process) nothing is started.
+    """
+    device = torch.device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(), device
+    for key in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if key not in os.environ:
+            raise ValueError(f"WORLD_SIZE={world} but {key} is not set: launch with torchrun")
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"local rank {local_rank} has no GPU: {torch.cuda.device_count()} visible; "
+                             "use --nproc_per_node <= the GPU count")
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    if not dist.is_initialized():
+        timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "600")))
+        dist.init_process_group(backend, timeout=timeout)
+    return DistInfo(rank, world, local_rank, backend), device
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _active() -> bool:
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def shard_stream(ids, rank: int, world: int, batch_size: int | None = None):
+    """Rank `rank`'s contiguous slice of a 1-D id stream: a view, so an
+    np.memmap stays memory-mapped (no copy of the corpus per rank).
+
+    With the GLOBAL batch size B (a multiple of `world`), every shard holds
+    (N // B) * (B / world) tokens, i.e. exactly columns [r*B/W, (r+1)*B/W) of
+    the single process's `batchify(ids, B)` ([N // B, B], column b = ids[b*n:
+    (b+1)*n]). So `batchify(shard, B // world)` on each rank reproduces the
+    single-process batch, and DDP's gradient average equals its mean loss.
+    """
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"rank {rank} is outside world size {world}")
+    if batch_size is None:
+        per = len(ids) // world
+    else:
+        if batch_size % world:
+            raise ValueError(f"global batch size {batch_size} must be a multiple of the world size {world}")
+        per = (len(ids) // batch_size) * (batch_size // world)
+    if per < 2:
+        raise ValueError(f"stream of {len(ids)} tokens is too short to shard over {world} ranks")
+    return ids[rank * per : (rank + 1) * per]
+
+
+def eval_share(segments: list[Tensor], rank: int, world: int) -> list[Tensor]:
+    """This rank's columns of each evaluation segment ([L+1, B] each, columns
+    independent and each starting from a fresh state). The summed NLL and
+    token counts over the shares, all-reduced, equal the single process's."""
+    share = [seg.tensor_split(world, dim=1)[rank] for seg in segments]
+    return [s.contiguous() for s in share if s.size(1) > 0]
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """Sum a few scalars (e.g. [nll, tokens]) over ranks, in float64."""
+    if not _active():
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=_comm_device())
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank if it is true on any: stop decisions (time budget,
+    divergence) must agree, or one rank waits forever in the next all-reduce."""
+    if not _active():
+        return flag
+    t = torch.tensor([int(flag)], device=_comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _comm_device() -> torch.device:
+    # NCCL only moves CUDA tensors; gloo moves CPU ones.
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _chunks(t: Tensor, chunk_mb: float):
+    """Row slices of `t` of about chunk_mb each, staged through the comm
+    device when `t` lives elsewhere (a host-side matrix under NCCL).
+    Yields (slice of t, buffer to communicate)."""
+    dev = _comm_device()
+    row_bytes = max(1, t[0].numel() * t.element_size()) if t.dim() > 1 else t.element_size()
+    rows = max(1, int(chunk_mb * 2**20) // row_bytes)
+    for i in range(0, t.size(0), rows):
+        part = t[i : i + rows]
+        yield part, (part if part.device == dev and part.is_contiguous() else part.to(dev).contiguous())
+
+
+def reduce_sum_(t: Tensor, dst: int | None = 0, chunk_mb: float = 256.0) -> Tensor:
+    """Sum `t` (e.g. a [V, R] loss matrix) over ranks, in place, in row chunks
+    of ~chunk_mb so no second full-size buffer exists (2.8 GB at BillionW).
+
+    dst=None: all-reduce, every rank gets the sum. dst=r: reduce, only rank r
+    holds the sum afterwards (other ranks' copies are undefined) -- enough
+    when only rank r runs the matching, and half the traffic.
+    """
+    if not _active():
+        return t
+    me = dist.get_rank()
+    for part, buf in _chunks(t, chunk_mb):
+        if dst is None:
+            dist.all_reduce(buf)
+        else:
+            dist.reduce(buf, dst)
+        if buf is not part and (dst is None or me == dst):
+            part.copy_(buf)
+    return t
+
+
+def broadcast_(t: Tensor, src: int = 0, chunk_mb: float = 256.0) -> Tensor:
+    """Overwrite `t` on every rank with rank src's copy, in place."""
+    if not _active():
+        return t
+    for part, buf in _chunks(t, chunk_mb):
+        dist.broadcast(buf, src)
+        if buf is not part:
+            part.copy_(buf)
+    return t
+
+
+def broadcast_object(obj, src: int = 0):
+    """A small picklable object (e.g. the matching's figures) from rank src."""
+    if not _active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src)
+    return box[0]
+
+
+def grad_bytes(model: nn.Module) -> int:
+    """Bytes of gradient DDP all-reduces per step: sum of numel * element size
+    of every parameter that carries a gradient (works on the meta device).
+    A ring all-reduce sends and receives about 2 (W-1)/W times this per rank."""
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+
+
+def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """The module the training step calls: DDP when world > 1, else `model`.
+
+    broadcast_buffers=False: buffers (LightRNN's word table, V int64) only
+    change at reallocation, which broadcasts them itself; DDP would otherwise
+    re-send them before every forward. find_unused_parameters=True: adaptive
+    softmax skips a tail cluster's weights when no target of the batch falls
+    in it, and DDP without it stalls waiting for their gradients.
+    """
+    if info.world <= 1:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True
+    )
+
+
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def reallocate_across_ranks(
+    accumulate: Callable[[], tuple[Tensor, Tensor]],
+    match: Callable[[Tensor, Tensor], dict],
+    table: Callable[[], Tensor],
+    set_table: Callable[[Tensor], None],
+    device: torch.device,
+) -> dict:
+    """LightRNN's reallocation over ranks, each part timed:
+
+    1. accumulate: this rank's loss_row [V, R], loss_col [V, C] over its shard;
+    2. reduce: summed onto rank 0 (chunked reduce, not all-reduce: only rank 0
+       needs them, and the other ranks keep no second copy);
+    3. match: once, on rank 0 (it sets rank 0's table and returns figures);
+    4. broadcast: rank 0's table [V] to every rank, then `set_table` there.
+    Returns rank 0's figures plus the four times, identical on every rank.
+    """
+    t0 = _clock(device)
+    loss_row, loss_col = accumulate()
+    t1 = _clock(device)
+    reduce_sum_(loss_row, dst=0)
+    reduce_sum_(loss_col, dst=0)
+    t2 = _clock(device)
+    figures = match(loss_row, loss_col) if is_main() else {}
+    t3 = _clock(device)
+    if _active():
+        cell_of_word = broadcast_(table().clone())
+        if not is_main():
+            set_table(cell_of_word)
+    t4 = _clock(device)
+    figures = dict(figures, accumulate_s=t1 - t0, reduce_s=t2 - t1, match_s=t3 - t2,
+                   broadcast_s=t4 - t3, world_size=world_size())
+    return broadcast_object(figures)  # rank 0's times: the ones its record states

@@ -1,0 +1,176 @@
+"""Data-parallel pieces (bench/distributed.py) with 2 gloo processes on 127.0.0.1.
+
+The workers are this same file run by torchrun (`torchrun ... test_distributed.py
+SCENARIO OUTDIR`), so the real torchrun environment path of `init()` is what
+gets tested; the single-process references run in the test process itself.
+Every launch has a timeout, and gloo collectives one too (LIGHTRNN_DIST_TIMEOUT_S),
+so a hung collective fails the test instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import models  # noqa: E402
+from bench import distributed as D  # noqa: E402
+from datasets.batching import batchify, bptt_batches, eval_segments  # noqa: E402
+from models import detach_state  # noqa: E402
+
+V, B, T, STEPS = 40, 4, 5, 4  # tiny LSTM, global batch B, BPTT T
+
+
+def torchrun(scenario: str, out: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env[D.TIMEOUT_ENV] = "30"
+    env.pop("WORLD_SIZE", None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+           "--max-restarts=0", __file__, scenario, str(out)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------- workers
+def train_and_eval() -> dict:
+    """A few SGD steps on the global batch (this rank's shard), then the
+    stream evaluation split over ranks. Same code for 1 and 2 processes."""
+    torch.manual_seed(0)
+    info, device = D.init("cpu")
+    model = models.build("lstm", V, embedding_dim=8, hidden_dim=8, layers=2, dropout=0.0)
+    rng = np.random.default_rng(0)
+    train, valid = rng.integers(0, V, 403).astype(np.int32), rng.integers(0, V, 97).astype(np.int32)
+    data = batchify(D.shard_stream(train, info.rank, info.world, batch_size=B), B // info.world)
+    step = D.wrap_ddp(model, info, device)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    state, losses = model.init_state(B // info.world), []
+    for (x, y), _ in zip(bptt_batches(data, T), range(STEPS), strict=False):
+        nll, state = step(x, y, detach_state(state))
+        (nll / y.numel()).backward()  # DDP averages the ranks' means: the global mean
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)  # small, so clipping bites
+        opt.step()
+        opt.zero_grad()
+        losses.append(D.all_sum([nll.item()])[0])
+    model.eval()
+    total = [0.0, 0.0]
+    with torch.no_grad():
+        for seg in D.eval_share(eval_segments(valid, 8), info.rank, info.world):
+            nll, _ = model(seg[:-1], seg[1:], model.init_state(seg.size(1)))
+            total = [total[0] + nll.item(), total[1] + seg[1:].numel()]
+    nll_sum, tokens = D.all_sum(total)
+    params = torch.cat([p.detach().flatten() for p in model.parameters()]).tolist()
+    return {"losses": losses, "eval_nll": nll_sum, "eval_tokens": tokens, "params": params,
+            "world": info.world, "grad_bytes": D.grad_bytes(model)}
+
+
+def loss_matrices(r: int, v: int = 14, k: int = 4):
+    g = torch.Generator().manual_seed(100 + r)
+    return torch.rand(v, k, generator=g), torch.rand(v, k, generator=g)
+
+
+def exact_table(loss_row: torch.Tensor, loss_col: torch.Tensor) -> torch.Tensor:
+    """Optimal cell (row * C + col) of each word for the summed matrices."""
+    cost = (loss_row[:, :, None] + loss_col[:, None, :]).flatten(1)  # [V, R*C]
+    words, cells = linear_sum_assignment(cost.numpy())
+    return torch.as_tensor(cells[np.argsort(words)], dtype=torch.int64)
+
+
+def reallocate() -> dict:
+    """Each rank has its own loss matrices; rank 0 matches their sum; all
+    ranks must end with rank 0's table. Tiny chunks exercise the chunking."""
+    info, device = D.init("cpu")
+    table = torch.full((14,), -1, dtype=torch.int64)  # differs from the answer on purpose
+    def set_table(t):
+        table.copy_(t)
+    def match(lr, lc):
+        set_table(exact_table(lr, lc))
+        return {"cost": 1.5}
+    figures = D.reallocate_across_ranks(lambda: loss_matrices(info.rank), match, lambda: table,
+                                        set_table, device)
+    both = D.reduce_sum_(loss_matrices(info.rank)[0], dst=None, chunk_mb=1e-5)
+    return {"table": table.tolist(), "figures": figures, "allreduced": both.tolist()}
+
+
+def die() -> None:
+    """Rank 1 is killed (SIGKILL) in the middle of a series of all-reduces."""
+    info, _ = D.init("cpu")
+    for i in range(1000):
+        if info.rank == 1 and i == 3:
+            os.kill(os.getpid(), 9)
+        D.all_sum([1.0])
+
+
+def _worker(scenario: str, out: Path) -> None:
+    result = {"train": train_and_eval, "realloc": reallocate, "die": die}[scenario]()
+    (out / f"rank{D.rank()}.json").write_text(json.dumps(result))
+    D.shutdown()
+
+
+# ---------------------------------------------------------------- tests
+def test_shard_stream_is_a_view_matching_the_global_batch(tmp_path):
+    ids = np.memmap(tmp_path / "ids.bin", dtype=np.int32, mode="w+", shape=(1003,))
+    ids[:] = np.arange(1003)
+    glob = batchify(ids, 6)  # [167, 6]
+    for r in range(3):
+        shard = D.shard_stream(ids, r, 3, batch_size=6)
+        assert isinstance(shard, np.memmap) and np.shares_memory(shard, ids)
+        assert torch.equal(batchify(shard, 2), glob[:, 2 * r : 2 * r + 2])
+    with pytest.raises(ValueError, match="multiple of the world size 4"):
+        D.shard_stream(ids, 0, 4, batch_size=6)
+
+
+def test_single_process_helpers_are_identity():
+    assert D.init("cpu")[0] == D.DistInfo() and D.all_sum([2.0, 3.0]) == [2.0, 3.0]
+    t = torch.arange(6.0)
+    assert D.reduce_sum_(t) is t and torch.equal(t, torch.arange(6.0)) and not D.any_rank(False)
+    m = models.build("lstm", V, embedding_dim=8, hidden_dim=8, layers=1)
+    assert D.grad_bytes(m) == 4 * sum(p.numel() for p in m.parameters())
+
+
+def test_two_ranks_same_loss_params_and_eval_as_one(tmp_path):
+    res = torchrun("train", tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    single = train_and_eval()
+    assert single["world"] == 1 and ranks[0]["world"] == 2
+    for got in ranks:
+        np.testing.assert_allclose(got["losses"], single["losses"], rtol=1e-5)
+        np.testing.assert_allclose(got["params"], single["params"], atol=1e-5)
+        assert got["eval_tokens"] == single["eval_tokens"] == 96
+        np.testing.assert_allclose(got["eval_nll"], single["eval_nll"], rtol=1e-5)
+    # training changed the model, so agreement is not trivial
+    assert single["losses"][0] != single["losses"][-1]
+
+
+def test_two_ranks_end_with_rank0s_table(tmp_path):
+    res = torchrun("realloc", tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    (r0, c0), (r1, c1) = loss_matrices(0), loss_matrices(1)
+    want = exact_table(r0 + r1, c0 + c1).tolist()
+    assert ranks[0]["table"] == ranks[1]["table"] == want
+    assert want != exact_table(r0, c0).tolist()  # the sum mattered
+    for got in ranks:
+        np.testing.assert_allclose(got["allreduced"], (r0 + r1).tolist(), rtol=1e-6)
+        assert got["figures"]["cost"] == 1.5 and got["figures"]["world_size"] == 2
+    assert ranks[0]["figures"] == ranks[1]["figures"]  # rank 0's times everywhere
+
+
+def test_killed_rank_ends_the_run_with_a_clear_error(tmp_path):
+    res = torchrun("die", tmp_path, timeout=120)
+    assert res.returncode != 0
+    assert "Signal 9" in res.stderr or "SIGKILL" in res.stderr, res.stderr[-3000:]
+    assert not (tmp_path / "rank0.json").exists()  # rank 0 did not carry on as if fine
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1], Path(sys.argv[2]))
