@@ -1,0 +1,117 @@
+"""Every registered model: exact normalisation, forward == gathered log_prob,
+carried state == one long call, learning end to end, config errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import models
+
+NAMES = ["lightrnn", "lstm", "hsm", "adaptive"]
+SMALL = dict(embedding_dim=8, hidden_dim=16, layers=2, dropout=0.0)
+
+
+def small(name: str, V: int, **kw) -> models.LanguageModel:
+    torch.manual_seed(0)
+    # Wider init than the paper's 0.05 so the distributions are far from uniform.
+    return models.build(name, V, **{**SMALL, "init_range": 0.3, **kw}).eval()
+
+
+def stream(V: int, T: int, B: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    w = torch.randint(V, (T + 1, B), generator=torch.Generator().manual_seed(seed))
+    return w[:-1], w[1:]  # x, y: y[t] == x[t+1]
+
+
+def test_registry_names():
+    assert sorted(models.REGISTRY) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("V", [7, 37, 50, 64])
+@pytest.mark.parametrize("name", NAMES)
+def test_exact_normalisation_and_forward_matches_log_prob(name, V):
+    m = small(name, V)
+    x, y = stream(V, 6, 3)
+    with torch.no_grad():
+        # Start from a non-zero state: warm up on another stretch first.
+        _, state = m(*stream(V, 4, 3, seed=1), m.init_state(3))
+        lp, _ = m.log_prob(x, state)
+        nll, _ = m(x, y, state)
+    assert lp.shape == (6, 3, V)
+    assert torch.allclose(lp.logsumexp(-1), torch.zeros(6, 3), atol=1e-5)
+    gathered = -lp.gather(2, y.unsqueeze(2)).sum()
+    assert torch.allclose(nll, gathered, rtol=1e-5)
+    assert lp.exp().std() > 1e-3  # not trivially uniform
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_carried_across_calls_equals_one_long_call(name):
+    V = 37
+    m = small(name, V)
+    x, y = stream(V, 9, 2)
+    with torch.no_grad():
+        whole, s_whole = m(x, y, m.init_state(2))
+        a, s = m(x[:4], y[:4], m.init_state(2))
+        b, s = m(x[4:], y[4:], models.detach_state(s))
+        lp_whole, _ = m.log_prob(x, m.init_state(2))
+        lp_a, s2 = m.log_prob(x[:5], m.init_state(2))
+        lp_b, _ = m.log_prob(x[5:], s2)
+    assert torch.allclose(a + b, whole, rtol=1e-5)
+    for u, v in zip(s, s_whole, strict=True):
+        assert torch.allclose(u, v, atol=1e-6)
+    assert torch.allclose(torch.cat([lp_a, lp_b]), lp_whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_overfits_tiny_repeated_corpus(name):
+    # A fixed cycle over 12 words: each next word is determined by the last.
+    V, B, T = 12, 4, 12
+    torch.manual_seed(0)
+    cycle = torch.randperm(V)
+    ids = cycle.repeat(B * T // V * 2 + 2)
+    data = ids[: B * (2 * T + 1)].view(B, -1).t().contiguous()  # [2T+1, B]
+    m = models.build(name, V, embedding_dim=16, hidden_dim=32, layers=1, dropout=0.0,
+                     init_range=0.1).train()
+    opt = torch.optim.Adam(m.parameters(), lr=0.03)
+    for _ in range(150):
+        state = m.init_state(B)
+        for i in (0, T):  # two BPTT windows, state carried
+            nll, state = m(data[i:i + T], data[i + 1:i + T + 1], models.detach_state(state))
+            opt.zero_grad()
+            (nll / (T * B)).backward()
+            opt.step()
+    with torch.no_grad():
+        nll, _ = m.eval()(data[T:2 * T], data[T + 1:], m.init_state(B))
+    assert nll.item() / (T * B) < 0.05  # from log(12) = 2.48 nats at the start
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_config_key_names_valid_ones(name):
+    with pytest.raises(ValueError, match="valid keys.*hidden_dim"):
+        models.build(name, 10, hiden_dim=3)
+
+
+def test_unknown_model_names_choices():
+    with pytest.raises(KeyError, match="lightrnn"):
+        models.build("gpt", 10)
+
+
+@pytest.mark.parametrize("name", ["lstm", "hsm", "adaptive"])
+def test_baselines_end_of_round_does_nothing(name):
+    m = small(name, 7)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    assert m.end_of_round(torch.arange(20), 2, 5) == {}
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_hsm_classes_equal_sized_and_frequency_bins():
+    for mode in ("random", "frequency"):
+        m = small("hsm", 50, class_mode=mode)
+        sizes = torch.bincount(m.word_class, minlength=m.n_classes)
+        assert m.n_classes == 7 and int(sizes.max() - sizes.min()) <= 1
+        # class_words is the inverse of (word_class, word_slot)
+        assert torch.equal(m.class_words[m.word_class, m.word_slot], torch.arange(50))
+    freq = small("hsm", 50, class_mode="frequency").word_class
+    assert torch.all(freq[1:] >= freq[:-1])  # consecutive id blocks
+    with pytest.raises(ValueError, match="random"):
+        small("hsm", 50, class_mode="alphabetical")
