@@ -30,4 +30,7 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(base) / "lightrnn-bench"
 
 
-__all__ = ["SPLITS", "Corpus", "DatasetError", "Vocab", "default_data_dir"]
+# Imported last: these modules use DatasetError and default_data_dir above.
+from .registry import load, names  # noqa: E402
+
+__all__ = ["SPLITS", "Corpus", "DatasetError", "Vocab", "default_data_dir", "load", "names"]

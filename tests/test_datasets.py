@@ -1,0 +1,95 @@
+"""Real corpora from the data dir (../shared/data): PTB, Brown, ACLW-small."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import datasets
+from datasets import DatasetError, readers
+from datasets.build import user_cache_dir
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """The real data dir is read-only, so ids go to the user cache: point that at a temp dir."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def ptb(data_dir):
+    return datasets.load("ptb", data_dir=data_dir, download=False)
+
+
+def test_ptb_counts_and_vocabulary(ptb, data_dir):
+    assert len(ptb.vocab) == 10_000
+    assert ptb.summary()["tokens"] == {"train": 929_589, "valid": 73_760, "test": 82_430}
+    eos = ptb.vocab.stoi["<eos>"]
+    for split in datasets.SPLITS:
+        lines = (data_dir / f"ptb/ptb.{split}.txt").read_text().splitlines()
+        ids = ptb.split(split)
+        assert ids.dtype == np.int32
+        assert int((ids == eos).sum()) == len(lines)  # one <eos> per line end
+        assert ids[-1] == eos
+        first = lines[0].split() + ["<eos>"]
+        assert [ptb.vocab.words[i] for i in ids[: len(first)]] == first
+    assert ptb.info["oov_rate"] == {"train": 0.0, "valid": 0.0, "test": 0.0}  # PTB's <unk> is in the text
+    assert ptb.info["sha256"]["ptb/ptb.train.txt"].startswith("fcea919f")
+
+
+def test_ptb_vocabulary_is_frequency_sorted_and_cached(ptb, data_dir):
+    counts = ptb.vocab.counts
+    assert counts == sorted(counts, reverse=True)
+    assert np.bincount(ptb.train, minlength=len(counts)).tolist() == counts
+    cache = ptb.info["cache"]
+    assert cache.startswith(str(user_cache_dir()))  # the read-only data dir was left alone
+    again = datasets.load("ptb", data_dir=data_dir, download=False)
+    assert again.info["cache"] == cache and np.array_equal(again.test, ptb.test)
+    assert json.dumps(again.summary())  # JSON-ready
+
+
+def test_brown_from_the_zip(data_dir):
+    zpath = data_dir / "brown/brown.zip"
+    srcs = readers.brown(zpath)
+    sents = {s: list(f()) for s, f in srcs.items()}
+    words = {s: sum(len(w) for w in ss) for s, ss in sents.items()}
+    assert sum(words.values()) == 1_161_192  # tokens before the split, tags stripped
+    with zipfile.ZipFile(zpath) as z:
+        split = readers.brown_split(z.namelist())
+    assert [len(split[s]) for s in datasets.SPLITS] == [400, 50, 50]
+    assert split == readers.brown_split(list(reversed(z.namelist())))  # deterministic
+    corpus = datasets.load("brown", data_dir=data_dir, download=False)
+    assert corpus.summary()["tokens"] == {s: words[s] + len(sents[s]) for s in datasets.SPLITS}
+    assert corpus.vocab.words[0] == "the" and "the/at" not in corpus.vocab.stoi  # tags stripped
+    assert all(w == w.lower() for w in corpus.vocab.words)
+    assert 0 < corpus.info["oov_rate"]["test"] < 0.1
+
+
+def test_aclw_reader_on_real_valid_test(data_dir):
+    for lang in ("cs", "ru"):
+        for split in ("valid", "test"):
+            path = data_dir / f"aclw-small/{lang}/{split}.txt"
+            sents = list(readers.lines(path)())
+            assert len(sents) == len(path.read_text(encoding="utf-8").splitlines())
+            assert sum(len(s) for s in sents) > 60_000
+            assert any("<unk>" in s for s in sents)
+
+
+def test_aclw_small_without_train_names_file_and_url(data_dir):
+    with pytest.raises(DatasetError) as e:
+        datasets.load("aclw-small-cs", data_dir=data_dir, download=False)
+    msg = str(e.value)
+    assert str(data_dir / "aclw-small/cs/train.txt") in msg
+    assert "icml14-data.tar.bz2" in msg
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(KeyError, match="aclw-czech.*ptb.*synthetic"):
+        datasets.load("ptbx")
