@@ -1,0 +1,207 @@
+"""`python -m bench run`: train every requested model the same way, append one
+record per run to <results>/records.jsonl, then regenerate tables and plots.
+
+With no arguments: every model on the embedded `synthetic` corpus with the
+CPU preset (minutes on 2 cores, offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+import datasets
+import models
+from bench import records
+from bench.trainer import TrainConfig, train
+
+ORDER = ["lstm", "hsm", "adaptive", "lightrnn"]  # baselines first, as in the paper's tables
+PRESETS = ("cpu", "paper")
+# Trainer settings per preset; model sizes come from models/presets.py.
+TRAIN_PRESETS = {
+    "cpu": dict(epochs=4, rounds=2),  # minutes on a 2-core laptop; rounds: LightRNN reallocates once
+    "paper": dict(epochs=40, rounds=3),  # Kim et al. train to convergence; lr floor usually stops it first
+}
+# Only until models/presets.py lands: CPU-sized = Kim et al.'s LSTM-Word-Small.
+_FALLBACK_MODEL = {"cpu": dict(embedding_dim=200, hidden_dim=200, layers=2),
+                   "paper": dict(embedding_dim=1000, hidden_dim=1000, layers=2)}
+
+
+def model_config(model: str, preset: str, dataset: str, overrides: dict) -> dict:
+    try:
+        from models.presets import preset_config
+    except ImportError:
+        return {**_FALLBACK_MODEL[preset], **overrides}
+    return preset_config(model, preset, overrides)
+
+
+def _kv(text: str) -> tuple[str, object]:
+    """'key=value' with the value read as a Python literal when it is one."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="train models and record the results",
+                       description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="synthetic", help="dataset name (see `python -m bench info`)")
+    p.add_argument("--models", default=None,
+                   help=f"comma-separated models to run, in order; default: all of {ORDER}")
+    p.add_argument("--preset", default="auto", choices=("auto", *PRESETS),
+                   help="model and training sizes; auto = paper on a GPU, cpu otherwise")
+    p.add_argument("--epochs", type=int, help="maximum epochs (default from the preset)")
+    p.add_argument("--max-time", type=float, help="stop training after this many seconds (training + reallocation)")
+    p.add_argument("--rounds", type=int, help="LightRNN bootstrap rounds: epochs split evenly, reallocation between")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--amp", choices=("bf16",), help="autocast to bfloat16")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared machine)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="where datasets live ($LIGHTRNN_DATA_DIR or a user cache by default)")
+    p.add_argument("--dataset-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset parameter, e.g. train_tokens=5000 for synthetic (repeatable)")
+    p.add_argument("--set", type=_kv, action="append", default=[], metavar="KEY=VALUE", dest="model_set",
+                   help="model config override, e.g. dropout=0 (repeatable)")
+    p.add_argument("--results", default="results", help="folder for records.jsonl, tables, plots, checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from each run's last epoch checkpoint")
+    p.add_argument("--no-tables", action="store_true", help="skip regenerating tables and plots")
+    t = p.add_argument_group("training (defaults: the shared procedure of the paper and Kim et al.)")
+    for name, kind, helptext in [
+        ("batch-size", int, "sequences per batch"), ("bptt", int, "truncated BPTT steps"),
+        ("lr", float, "initial SGD learning rate"), ("lr-decay", float, "factor applied when the lr decays"),
+        ("lr-decay-start", int, "fixed schedule: decay every epoch after this one (default: decay on a "
+                                "validation plateau)"),
+        ("lr-floor", float, "stop once the lr falls below this"), ("clip", float, "gradient norm clip"),
+        ("eval-batch-size", int, "streams scored in parallel in evaluation"),
+        ("evals-per-epoch", int, "validation points per epoch on the curve"),
+    ]:
+        t.add_argument(f"--{name}", type=kind, help=helptext)
+    p.set_defaults(handler=handle)
+
+
+class _Interrupt:
+    """First SIGINT/SIGTERM asks the trainer to stop cleanly (record
+    `interrupted`, keep the checkpoint); a second SIGINT kills as usual."""
+
+    def __init__(self):
+        self.hit = False
+
+    def __call__(self, signum, frame):
+        self.hit = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available; choose from ['auto', 'cpu']")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def handle(args) -> int:
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    preset = args.preset if args.preset != "auto" else ("paper" if device.type == "cuda" else "cpu")
+    names = args.models.split(",") if args.models else [m for m in ORDER if m in models.REGISTRY]
+    for n in names:
+        models.config_keys(n)  # unknown model: error listing the choices, before any training
+    data_params = dict(args.dataset_opt)
+    corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
+    tcfg = TrainConfig(**{**TRAIN_PRESETS[preset], **{k: v for k, v in vars(args).items()
+                                                       if k in TrainConfig.__dataclass_fields__ and v is not None}})
+    kind = "GPU: paper-sized" if preset == "paper" else "CPU-sized, NOT the paper's settings"
+    print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} ({kind}); "
+          f"dataset {args.dataset}: V={len(corpus.vocab)}, {len(corpus.train):,} train tokens")
+    results = Path(args.results)
+    ckpt_dir = results / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    worst = 0
+    with _Interrupt() as interrupt:
+        for name in names:
+            rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt)
+            records.append(results / "records.jsonl", rec)
+            m = rec["metrics"]
+            print(f"{name}: {rec['status']} ({rec['stop_reason']}), valid ppl {m['valid_ppl']}, "
+                  f"test ppl {m['test_ppl']}, params {m['params_total']:,}, train {m['train_s']:.1f} s")
+            worst = max(worst, 0 if rec["status"] == "ok" else 1)
+            if interrupt.hit:
+                break
+    if not args.no_tables:
+        from bench.cmd_tables import regenerate
+        regenerate(results)
+    return 130 if interrupt.hit else worst
+
+
+def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt) -> dict:
+    mcfg = model_config(name, preset, args.dataset, dict(args.model_set))
+    torch.manual_seed(args.seed)
+    model = models.build(name, len(corpus.vocab), **mcfg)
+    ckpt = ckpt_dir / f"{args.dataset}-{name}-{preset}-seed{args.seed}.pt"
+    meta = {"model": name, "model_config": mcfg, "dataset": args.dataset, "dataset_params": data_params}
+    resumed = args.resume and ckpt.exists()
+    word_class = corpus.word_class
+    res = train(model, corpus, tcfg, device, checkpoint=ckpt, resume=args.resume, meta=meta,
+                should_stop=lambda: interrupt.hit, desc=name,
+                on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
+    if res.status != "interrupted":
+        ckpt.unlink(missing_ok=True)  # only an interrupted run is resumed
+    metrics = dict(res.metrics)
+    if "oracle_ppl" in corpus.info:
+        metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
+    return {
+        "schema": records.SCHEMA, "run_id": records.new_run_id(), "time": records.utc_now(),
+        "git_sha": records.git_sha(), "dataset": args.dataset, "model": name, "preset": preset,
+        "config": {"model": mcfg, "train": asdict(tcfg), "dataset": data_params}, "seed": args.seed,
+        "vocab_size": len(corpus.vocab), "status": res.status, "stop_reason": res.stop_reason,
+        "error": res.error, "resumed": resumed, "metrics": metrics, "curve": res.curve, "rounds": res.rounds,
+        "case_study": case_study(model, corpus), "env": records.environment(device), "argv": sys.argv[1:],
+    }
+
+
+def _table(model):
+    """LightRNN's allocation (word -> row*C + col) as numpy, or None for other models."""
+    table = getattr(model, "word_table", None)
+    return None if table is None else table.cpu().numpy()
+
+
+def class_scores(model, word_class) -> dict:
+    """How well the table's rows/columns recover the synthetic classes."""
+    table = _table(model)
+    if table is None:
+        return {}
+    try:
+        from models.realloc.purity import table_class_scores
+    except ImportError:  # not built yet
+        return {}
+    return {"class_recovery": table_class_scores(table, model.cols, word_class)}
+
+
+def case_study(model, corpus, n_rows: int = 5):
+    """A few rows of LightRNN's final table as words (the paper's Figure 5)."""
+    table = _table(model)
+    if table is None:
+        return None
+    try:
+        from models.realloc.purity import table_case_study
+    except ImportError:
+        return None
+    return table_case_study(table, model.cols, corpus.vocab.words, n_rows)

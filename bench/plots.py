@@ -1,0 +1,74 @@
+"""Plots from run records (matplotlib, Agg backend: no display needed).
+
+- validation perplexity against training wall time (incl. reallocation) for
+  every model, LightRNN's reallocation rounds marked (the paper's Figure 4);
+- for synthetic corpora, how well LightRNN's table recovers the true word
+  classes, per round.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.tables import MODELS, NAMES, _groups  # noqa: E402
+
+
+def curves(records, out_dir: Path) -> list[Path]:
+    """One PNG per (dataset, preset): valid ppl vs seconds."""
+    paths = []
+    for (ds, preset), by_model in _groups(records).items():
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for m in MODELS:
+            r = by_model.get(m)
+            if r is None or not r["curve"]:
+                continue
+            pts = [(s, p) for _, s, p in r["curve"] if p is not None]
+            (line,) = ax.plot([s for s, _ in pts], [p for _, p in pts], marker=".", label=f"{NAMES[m]} ({r['status']})")
+            for e in r.get("rounds", [])[1:]:  # round 0 is the initial table, nothing to mark
+                ax.axvline(e["seconds"], color=line.get_color(), linestyle=":", linewidth=1)
+        oracle = next((r["metrics"].get("oracle_ppl") for r in by_model.values() if r["metrics"].get("oracle_ppl")), None)
+        if oracle:
+            ax.axhline(oracle, color="k", linestyle="--", linewidth=1, label=f"oracle {oracle:.1f}")
+        ax.set_yscale("log")
+        ax.set_xlabel("training time incl. reallocation (s)")
+        ax.set_ylabel("validation perplexity")
+        ax.set_title(f"{ds} ({preset}); dotted: LightRNN reallocation")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / f"curve-{ds}-{preset}.png"))
+    return paths
+
+
+def class_recovery(records, out_dir: Path) -> list[Path]:
+    """One PNG per (dataset, preset) whose LightRNN rounds carry class scores."""
+    paths = []
+    for (ds, preset), by_model in _groups(records).items():
+        r = by_model.get("lightrnn")
+        rounds = [e for e in (r or {}).get("rounds", []) if e.get("class_recovery")]
+        if not rounds:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        keys = sorted({k for e in rounds for k, v in e["class_recovery"].items() if isinstance(v, (int, float))})
+        for k in keys:
+            ax.plot([e["round"] for e in rounds], [e["class_recovery"].get(k) for e in rounds], marker="o", label=k)
+        ax.set_xlabel("round (0 = initial random table)")
+        ax.set_ylabel("score")
+        ax.set_title(f"LightRNN table vs true classes, {ds} ({preset})")
+        ax.set_xticks([e["round"] for e in rounds])
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / f"classes-{ds}-{preset}.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No timestamp in the PNG metadata: same records -> same bytes.
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -1,0 +1,104 @@
+"""Run records: one JSON object per line, the source of every table and plot.
+
+Appending is ONE `os.write` of the whole line on an O_APPEND descriptor,
+under an exclusive `fcntl` lock: two runs writing the same file never
+interleave lines, and a process killed mid-run leaves every earlier line
+intact (at worst a torn last line, which `read` skips).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import platform
+import subprocess
+import uuid
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+SCHEMA = 1
+STATUSES = ("ok", "oom", "diverged", "interrupted")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def append(path: str | os.PathLike, record: dict) -> None:
+    """Append `record` as one line. Raises if the write came out short."""
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"record status {record.get('status')!r} is not one of {STATUSES}")
+    line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # a writer was killed mid-line: keep ours whole
+        written = os.write(fd, line)
+        if written != len(line):
+            raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read(path: str | os.PathLike) -> list[dict]:
+    """All records in `path` ([] if it does not exist). A torn line (a writer
+    killed mid-write) is skipped with a warning; a foreign schema is an error."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for i, raw in enumerate(path.read_bytes().split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except json.JSONDecodeError:
+            # Only a writer killed mid-write leaves a partial line behind.
+            warnings.warn(f"{path}:{i + 1}: skipping a torn (partial) record", stacklevel=2)
+            continue
+        if rec.get("schema") != SCHEMA:
+            raise ValueError(f"{path}:{i + 1}: schema {rec.get('schema')!r}, this code reads {SCHEMA}")
+        out.append(rec)
+    return out
+
+
+def git_sha() -> str | None:
+    """Commit of the code that ran, with '+dirty' when the tree had changes."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def environment(device: torch.device) -> dict:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": str(device),
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

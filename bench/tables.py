@@ -1,0 +1,193 @@
+"""Run records -> markdown tables like the paper's. Pure functions (no I/O,
+no clock), so golden files pin them down.
+
+The newest record wins for each (dataset, preset, model, embedding size).
+A cell with no record shows "-"; a run that failed shows its status.
+Every table ends with the runs, commits and devices it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MODELS = ["lstm", "hsm", "adaptive", "lightrnn"]
+NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "lightrnn": "LightRNN"}
+DASH = "-"
+BILLIONW = "billionw"
+
+
+def fmt_params(n) -> str:
+    if n is None:
+        return DASH
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
+
+
+def fmt_num(x, digits: int = 1) -> str:
+    return DASH if x is None else f"{x:.{digits}f}"
+
+
+def _emb(rec) -> int | None:
+    return rec.get("config", {}).get("model", {}).get("embedding_dim")
+
+
+def latest(records: Iterable[dict]) -> dict[tuple, dict]:
+    """(dataset, preset, model, embedding_dim) -> newest record (file order)."""
+    out = {}
+    for r in records:
+        out[(r["dataset"], r["preset"], r["model"], _emb(r))] = r
+    return out
+
+
+def _cell(rec, value: str) -> str:
+    if rec is None:
+        return DASH
+    return value if rec["status"] == "ok" else rec["status"]
+
+
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def provenance(recs: Iterable[dict]) -> str:
+    recs = [r for r in recs if r is not None]
+    if not recs:
+        return "_From: no runs yet._"
+    runs = ", ".join(sorted(r["run_id"] for r in recs))
+    shas = ", ".join(sorted({(r.get("git_sha") or "unknown")[:12] for r in recs}))
+    devs = ", ".join(sorted({f"{r['env']['device']} ({r['env'].get('device_name') or '?'})" for r in recs}))
+    return f"_From runs {runs}; commits {shas}; devices {devs}._"
+
+
+def _groups(records) -> dict[tuple, dict[str, dict]]:
+    """(dataset, preset) -> model -> newest record at the largest embedding size."""
+    out: dict[tuple, dict[str, dict]] = {}
+    for (ds, preset, model, _), r in latest(records).items():
+        cur = out.setdefault((ds, preset), {}).get(model)
+        if cur is None or (_emb(r) or 0) >= (_emb(cur) or 0):
+            out[(ds, preset)][model] = r
+    return dict(sorted(out.items()))
+
+
+def table5(records) -> str:
+    """Test PPL / #params per model and dataset (the paper's Table 5)."""
+    groups = _groups(records)
+    header = ["dataset", "preset", *(NAMES[m] for m in MODELS), "oracle"]
+    rows, used = [], []
+    for (ds, preset), by_model in groups.items():
+        if ds == BILLIONW:
+            continue
+        cells = []
+        for m in MODELS:
+            r = by_model.get(m)
+            met = r["metrics"] if r else {}
+            cells.append(_cell(r, f"{fmt_num(met.get('test_ppl'))} / {fmt_params(met.get('params_total'))}"))
+            used.append(r)
+        oracle = next((r["metrics"].get("oracle_ppl") for r in by_model.values() if r["metrics"].get("oracle_ppl")), None)
+        rows.append([ds, preset, *cells, fmt_num(oracle)])
+    title = "### Table 5: test perplexity / #parameters"
+    return f"{title}\n\n{_md(header, rows)}\n\n{provenance(used)}\n"
+
+
+def table2(records) -> str:
+    """PPL and #params by embedding size (the paper's Table 2), per dataset."""
+    by_key = latest(records)
+    out = ["### Table 2: test perplexity and #parameters by embedding size"]
+    used = []
+    for ds, preset in sorted({(k[0], k[1]) for k in by_key}):
+        sizes = sorted({k[3] for k in by_key if k[:2] == (ds, preset) and k[3] is not None})
+        rows = []
+        for e in sizes:
+            cells = []
+            for m in MODELS:
+                r = by_key.get((ds, preset, m, e))
+                used.append(r)
+                met = r["metrics"] if r else {}
+                cells += [_cell(r, fmt_num(met.get("test_ppl"))), _cell(r, fmt_params(met.get("params_total")))]
+            rows.append([str(e), *cells])
+        header = ["embedding", *(f"{NAMES[m]} {c}" for m in MODELS for c in ("PPL", "#params"))]
+        out.append(f"**{ds}** ({preset})\n\n{_md(header, rows)}")
+    out.append(provenance(used))
+    return "\n\n".join(out) + "\n"
+
+
+def time_to_target(curve, target: float | None) -> float | None:
+    """Training seconds (incl. reallocation) at the first validation point at or
+    below `target`; None if never reached. No interpolation between points."""
+    if target is None:
+        return None
+    return next((s for _, s, ppl in curve if ppl is not None and ppl <= target), None)
+
+
+def table3(records, baseline: str = "lstm") -> str:
+    """Time to reach the baseline's final valid perplexity, and the
+    reallocation/training ratio (the paper's Table 3)."""
+    out = [f"### Table 3: runtime to reach the {NAMES[baseline]} validation perplexity"]
+    used = []
+    header = ["model", "final valid PPL", "time to target (s)", "training (s)", "reallocation (s)",
+              "realloc / training"]
+    for (ds, preset), by_model in _groups(records).items():
+        base = by_model.get(baseline)
+        target = base["metrics"]["valid_ppl"] if base and base["status"] == "ok" else None
+        rows = []
+        for m in MODELS:
+            r = by_model.get(m)
+            used.append(r)
+            met = r["metrics"] if r else {}
+            ratio = met.get("realloc_ratio")
+            rows.append([NAMES[m], _cell(r, fmt_num(met.get("valid_ppl"))),
+                         _cell(r, fmt_num(time_to_target(r["curve"], target)) if r else DASH),
+                         _cell(r, fmt_num(met.get("train_s"))), _cell(r, fmt_num(met.get("realloc_s"), 2)),
+                         _cell(r, DASH if not ratio else f"{ratio:.1%}")])
+        out.append(f"**{ds}** ({preset}), target {fmt_num(target)}\n\n{_md(header, rows)}")
+    out.append(provenance(used))
+    return "\n\n".join(out) + "\n"
+
+
+def table4(records) -> str:
+    """One Billion Word: test PPL and #params per model (the paper's Table 4)."""
+    groups = {k: v for k, v in _groups(records).items() if k[0] == BILLIONW}
+    if not groups:
+        groups = {(BILLIONW, DASH): {}}
+    out, used = ["### Table 4: One Billion Word, test perplexity and #parameters"], []
+    for (_, preset), by_model in groups.items():
+        rows = []
+        for m in MODELS:
+            r = by_model.get(m)
+            used.append(r)
+            met = r["metrics"] if r else {}
+            rows.append([NAMES[m], _cell(r, fmt_num(met.get("test_ppl"))), fmt_params(met.get("params_total"))])
+        out.append(f"preset {preset}\n\n{_md(['model', 'test PPL', '#params'], rows)}")
+    out.append(provenance(used))
+    return "\n\n".join(out) + "\n"
+
+
+def lightrnn_rounds(records) -> str:
+    """Per round of the newest LightRNN run per dataset: reallocation figures and,
+    for synthetic corpora, how well the table recovers the true classes; then a
+    few rows of the final table (the paper's Figure 5)."""
+    out = ["### LightRNN bootstrap rounds and word table"]
+    for (ds, preset), by_model in _groups(records).items():
+        r = by_model.get("lightrnn")
+        if r is None:
+            continue
+        entries = [{**e, **{f"class {k}": v for k, v in (e.get("class_recovery") or {}).items()}}
+                   for e in r.get("rounds", [])]
+        keys = sorted({k for e in entries for k, v in e.items()
+                       if isinstance(v, (int, float)) and k not in ("round", "epoch", "step")})
+        rows = [[str(e["round"]), str(e["epoch"]), str(e["step"]),
+                 *(DASH if e.get(k) is None else f"{e[k]:.4g}" for k in keys)] for e in entries]
+        out.append(f"**{ds}** ({preset}), run {r['run_id']}\n\n{_md(['round', 'epoch', 'step', *keys], rows)}")
+        case = r.get("case_study")
+        if case:
+            text = case if isinstance(case, str) else "\n".join(" ".join(map(str, row)) for row in case)
+            out.append(f"Final word table, a few rows:\n\n```\n{text}\n```")
+    return "\n\n".join(out) + "\n"
+
+
+def render(records: list[dict]) -> str:
+    """The whole results/tables.md."""
+    parts = ["# Results\n\nGenerated by `python -m bench tables` from `records.jsonl`; do not edit.\n",
+             table5(records), table2(records), table3(records), table4(records), lightrnn_rounds(records)]
+    return "\n".join(parts)

@@ -1,0 +1,267 @@
+"""The one trainer every model goes through (Zaremba et al. 2014; Kim et al. 2016).
+
+SGD on the NLL summed over time and averaged over the batch (as their Lua/TF
+code does; a per-token mean would need a ~bptt-times larger learning rate),
+gradient norm clipped, truncated BPTT with the state carried across batches
+and reset at each epoch start. Evaluation scores EVERY token of a stream once
+(`eval_segments`), state carried, identically for every model.
+
+The trainer sees only the `LanguageModel` interface; LightRNN's reallocation
+happens in `model.end_of_round`, timed on its own clock and counted as
+training cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bench import meters
+from datasets.batching import batchify, bptt_batches, eval_segments, num_batches
+from models import detach_state
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    max_time: float | None = None  # seconds of training + reallocation
+    rounds: int = 1  # bootstrap rounds: the epochs are split evenly, end_of_round between
+    batch_size: int = 20
+    bptt: int = 35
+    lr: float = 1.0
+    lr_decay: float = 0.5
+    lr_decay_start: int | None = None  # None: decay when valid ppl stalls; N: every epoch after N
+    lr_floor: float = 1e-3  # stop once lr falls below this
+    clip: float = 5.0
+    eval_batch_size: int = 10
+    evals_per_epoch: int = 1  # more points on the curve (each costs an eval pass, not timed)
+    amp: str | None = None  # "bf16": autocast matmuls to bfloat16
+    log_every: int = 20  # steps between loss checks (each is a device sync)
+
+
+@dataclass
+class Result:
+    status: str  # ok | oom | diverged | interrupted
+    metrics: dict
+    curve: list  # [step, seconds (train + realloc), valid ppl]
+    rounds: list = field(default_factory=list)
+    stop_reason: str = ""
+    error: str | None = None
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def autocast(device: torch.device, amp: str | None):
+    if amp is None:
+        return nullcontext()
+    if amp != "bf16":
+        raise ValueError(f"unknown --amp {amp!r}; choose from ['bf16']")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def evaluate(model, ids, cfg: TrainConfig, device: torch.device) -> float:
+    """Perplexity = exp(summed NLL / tokens) with every target of `ids` scored once."""
+    model.eval()
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+    for seg in eval_segments(ids, cfg.eval_batch_size):  # [L+1, B]
+        seg = seg.to(device)
+        state = model.init_state(seg.size(1))
+        for x, y in bptt_batches(seg, cfg.bptt):
+            with autocast(device, cfg.amp):
+                nll, state = model(x, y, state)
+            total += nll.double()
+            count += y.numel()
+    assert count == len(ids) - 1, "evaluation must score every target exactly once"
+    mean = total.item() / count
+    return math.exp(mean) if mean < 700 else math.inf
+
+
+def _plain(obj):
+    """numpy scalars/arrays -> Python (json's fallback)."""
+    return obj.tolist() if hasattr(obj, "tolist") else str(obj)
+
+
+def _save(path: Path, payload: dict) -> None:
+    """Atomic: a crash mid-write leaves the previous checkpoint in place."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: Path | None = None,
+          resume: bool = False, meta: dict | None = None, should_stop: Callable[[], bool] = lambda: False,
+          on_round: Callable[[object], dict] | None = None, desc: str = "", progress: bool = True) -> Result:
+    """Train `model` on `corpus` (already seeded and built by the caller).
+
+    `meta` (JSON-ready: model name and config, dataset) is stored in the
+    checkpoint and must match on resume. `on_round(model)` adds figures to
+    each round entry (e.g. class recovery of LightRNN's table).
+    """
+    model.to(device)
+    meters.reset_peaks(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    same = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "max_time", "log_every")}
+    st = {"epoch": 0, "step": 0, "lr": cfg.lr, "best": math.inf, "train_s": 0.0, "realloc_s": 0.0,
+          "eval_s": 0.0, "tokens": 0, "curve": [], "rounds": []}
+    if resume and checkpoint is not None and checkpoint.exists():
+        ck = torch.load(checkpoint, map_location=device, weights_only=True)
+        if ck["config"] != same or ck["meta"] != (meta or {}):
+            raise ValueError(f"checkpoint {checkpoint} was written by a different configuration; "
+                             "delete it or drop --resume")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        st = ck["state"]
+        torch.set_rng_state(ck["rng"].cpu())
+    for g in opt.param_groups:
+        g["lr"] = st["lr"]
+    train_clock = meters.Stopwatch(device, st["train_s"])
+    realloc_s = st["realloc_s"]
+    status, reason, error = "ok", "epochs", None
+
+    def seconds() -> float:
+        return train_clock.now() + realloc_s
+
+    def valid_point() -> float:
+        clock = meters.Stopwatch(device)
+        clock.start()
+        ppl = evaluate(model, corpus.valid, cfg, device)
+        st["eval_s"] += clock.stop()
+        st["curve"].append([st["step"], round(seconds(), 3), ppl])
+        if not math.isfinite(ppl):
+            raise Diverged(f"validation perplexity is {ppl}")
+        return ppl
+
+    def round_entry(extra: dict) -> dict:
+        entry = {"round": len(st["rounds"]), "epoch": st["epoch"], "step": st["step"], **extra}
+        if on_round is not None:
+            entry.update(on_round(model))
+        return json.loads(json.dumps(entry, default=_plain))  # JSON-ready (and weights_only-safe)
+
+    data = batchify(corpus.train, cfg.batch_size).to(device)  # [N, B]
+    n_batches = num_batches(data, cfg.bptt)
+    per_round = max(1, math.ceil(cfg.epochs / cfg.rounds))
+    eval_at = {n_batches * k // cfg.evals_per_epoch for k in range(1, cfg.evals_per_epoch)}
+    limit = math.log(max(model.vocab_size, 2)) * 3  # per-token NLL far above uniform: exploding
+    bar = tqdm(total=cfg.epochs * n_batches, initial=st["step"], desc=desc, unit="batch",
+               disable=None if progress else True, mininterval=1.0, dynamic_ncols=True)  # None: off when not a TTY
+    try:
+        if not st["curve"]:
+            st["rounds"].append(round_entry({"seconds": 0.0}))
+            valid_point()
+        while st["epoch"] < cfg.epochs and reason == "epochs":
+            model.train()
+            state = model.init_state(cfg.batch_size)
+            window, window_tokens = torch.zeros((), device=device), 0
+            train_clock.start()
+            for i, (x, y) in enumerate(bptt_batches(data, cfg.bptt)):
+                if should_stop():
+                    status = reason = "interrupted"
+                    break
+                if cfg.max_time is not None and i % cfg.log_every == 0 and seconds() >= cfg.max_time:
+                    reason = "max_time"
+                    break
+                state = detach_state(state)
+                with autocast(device, cfg.amp):
+                    nll, state = model(x, y, state)
+                opt.zero_grad(set_to_none=True)
+                (nll / cfg.batch_size).backward()  # sum over time, mean over batch
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                opt.step()
+                st["step"] += 1
+                st["tokens"] += y.numel()
+                window += nll.detach().float()
+                window_tokens += y.numel()
+                bar.update()
+                if (i + 1) % cfg.log_every == 0 or i + 1 == n_batches:
+                    loss = window.item() / window_tokens  # a device sync
+                    if not math.isfinite(loss) or loss > limit:
+                        raise Diverged(f"training loss {loss:.3g} nats/token at step {st['step']}")
+                    bar.set_postfix(epoch=st["epoch"] + 1, lr=f"{st['lr']:.3g}", ppl=f"{math.exp(loss):.1f}",
+                                    tok_s=f"{st['tokens'] / max(train_clock.now(), 1e-9):.0f}")
+                    window, window_tokens = torch.zeros((), device=device), 0
+                if i + 1 in eval_at:
+                    train_clock.stop()
+                    valid_point()
+                    model.train()
+                    train_clock.start()
+            train_clock.stop()
+            st["train_s"] = train_clock.elapsed
+            if reason != "epochs":
+                break
+            st["epoch"] += 1
+            ppl = valid_point()
+            if cfg.lr_decay_start is not None:
+                decay = st["epoch"] >= cfg.lr_decay_start
+            else:
+                decay = ppl >= st["best"]
+            st["best"] = min(st["best"], ppl)
+            if decay:
+                st["lr"] *= cfg.lr_decay
+                for g in opt.param_groups:
+                    g["lr"] = st["lr"]
+            if st["epoch"] % per_round == 0 and st["epoch"] < cfg.epochs and st["epoch"] // per_round < cfg.rounds:
+                clock = meters.Stopwatch(device)
+                clock.start()
+                info = model.end_of_round(corpus.train, cfg.batch_size, cfg.bptt)
+                span = clock.stop()
+                if info:  # models without a between-rounds hook return {} at no cost
+                    realloc_s += span
+                    st["realloc_s"] = realloc_s
+                    st["rounds"].append(round_entry({"seconds": round(seconds(), 3), "realloc_s": span, **info}))
+                    # The table changed, so earlier perplexities are no longer the bar to beat.
+                    st["best"] = valid_point()
+            if progress:
+                tqdm.write(f"{desc} epoch {st['epoch']}: valid ppl {ppl:.2f}, lr {st['lr']:.4g}, {seconds():.0f} s")
+            if checkpoint is not None:
+                _save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict(), "state": st,
+                                   "rng": torch.get_rng_state(), "config": same, "meta": meta or {}})
+            if st["lr"] < cfg.lr_floor:
+                reason = "lr_floor"
+        if reason == "max_time":
+            valid_point()
+    except Diverged as e:
+        status, reason, error = "diverged", "diverged", str(e)
+    except (torch.OutOfMemoryError, MemoryError) as e:
+        status, reason, error = "oom", "oom", str(e).splitlines()[0] if str(e) else type(e).__name__
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    finally:
+        bar.close()
+    if train_clock.running:  # stopped mid-epoch by a fault
+        train_clock.stop()
+    st["train_s"] = train_clock.elapsed
+    metrics = _metrics(model, corpus, cfg, device, st, status)
+    return Result(status, metrics, st["curve"], st["rounds"], reason, error)
+
+
+def _metrics(model, corpus, cfg, device, st, status) -> dict:
+    counts = model.param_counts()
+    valid = st["curve"][-1][2] if st["curve"] else None
+    test = None
+    if status == "ok":
+        clock = meters.Stopwatch(device)
+        clock.start()
+        test = evaluate(model, corpus.test, cfg, device)
+        st["eval_s"] += clock.stop()
+    train_s, realloc_s = st["train_s"], st["realloc_s"]
+    return {
+        "valid_ppl": valid, "test_ppl": test, "best_valid_ppl": min((c[2] for c in st["curve"]), default=None),
+        "params_total": counts["total"], "params_embedding": counts["embedding"],
+        "params_output": counts["output"], "epochs": st["epoch"], "steps": st["step"], "final_lr": st["lr"],
+        "train_s": train_s, "realloc_s": realloc_s, "eval_s": st["eval_s"],
+        "realloc_ratio": realloc_s / train_s if train_s > 0 else None,
+        "tokens_per_s": st["tokens"] / train_s if train_s > 0 else None,
+        "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device), "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
+        "cpu_peak_rss_mb": meters.cpu_peak_rss_mb(),
+    }
