@@ -63,6 +63,9 @@ def ensure(root: Path, rel: str, url: str, sha256: str | None = None, download: 
         return path, verify(path, sha256)
     if not download:
         raise DatasetError(f"missing {rel}: looked for {path}; download it from {url} (or allow downloads)")
+    if not writable(path.parent):
+        raise DatasetError(f"missing {rel}: looked for {path}; cannot download {url} into the read-only "
+                           f"{root} (choose a writable --data-dir)")
     try:
         download_file(url, path, sha256)
     except DatasetError:
@@ -77,13 +80,14 @@ def download_file(url: str, dest: Path, sha256: str | None = None) -> None:
     sidecar = dest.with_name(dest.name + ".sha256")
     if sha256 is None and sidecar.exists():
         sha256 = sidecar.read_text().split()[0]
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
     h, got = hashlib.sha256(), 0
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as out:
+        with urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+            dest.parent.mkdir(parents=True, exist_ok=True)  # only once the server answered
+            with open(part, "wb") as out, tqdm(total=total, unit="B", unit_scale=True,
+                                               desc=dest.name, leave=False) as bar:
                 while block := resp.read(BLOCK):
                     out.write(block)
                     h.update(block)

@@ -85,13 +85,13 @@ def aclw_small(lang: str, root: Path, download: bool) -> Recipe:
             safe_extract(tar, root / "aclw-small")
         except DatasetError as e:
             missing = [str(root / mapped[s]) for s in SPLITS if pick(s) is None]
-            raise DatasetError(f"aclw-small-{lang}: missing {missing}; {e}") from None
+            raise DatasetError(f"missing {missing}; {e}") from None
     splits, sha = {}, {}
     for s in SPLITS:
         rel = pick(s)
         if rel is None:
             raise DatasetError(
-                f"aclw-small-{lang}: missing {s} file: looked for {root / mapped[s]} and "
+                f"missing {s} file: looked for {root / mapped[s]} and "
                 f"{root / botha[s]}; download {BOTHA_URL} and extract it into {root / 'aclw-small'}")
         # Known checksums for the valid/test files; train is recorded on first use.
         path, sha[rel] = ensure(root, rel, BOTHA_URL, ACLW_SMALL_SHA256.get((lang, s)), False)
@@ -104,7 +104,7 @@ def aclw(lang: str, root: Path, download: bool) -> Recipe:
     rels = {s: f"aclw/{lang}/{s}.txt" for s in SPLITS}
     if not all((root / r).exists() for r in rels.values()):
         if not download:
-            raise DatasetError(f"aclw-{lang}: missing {[str(root / r) for r in rels.values()]}; "
+            raise DatasetError(f"missing {[str(root / r) for r in rels.values()]}; "
                                f"download {ACLW_URL} and unpack its {lang}/ folder into {root / 'aclw'}")
         archive, _ = ensure(root, "aclw/large.zip", ACLW_URL, None, download)
         _unpack_aclw(archive, root / "aclw")
@@ -154,4 +154,9 @@ def load(name: str, data_dir=None, download: bool = True, **params) -> Corpus:
     if params:
         raise ValueError(f"dataset {name!r} takes no parameters (got {sorted(params)}); only 'synthetic' does")
     root = default_data_dir(data_dir)
-    return load_or_build(REGISTRY[name](root, download), root)
+    try:
+        return load_or_build(REGISTRY[name](root, download), root)
+    except DatasetError as e:
+        if str(e).startswith(name):
+            raise
+        raise DatasetError(f"{name}: {e}") from None

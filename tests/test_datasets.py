@@ -93,3 +93,17 @@ def test_aclw_small_without_train_names_file_and_url(data_dir):
 def test_unknown_name_lists_valid_names():
     with pytest.raises(KeyError, match="aclw-czech.*ptb.*synthetic"):
         datasets.load("ptbx")
+
+
+def test_bench_info_prints_one_json_object(capsys, data_dir):
+    from bench.cli import main
+
+    assert main(["info", "--dataset", "synthetic"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == "synthetic" and out["vocab_size"] == 2000
+    assert out["oracle_ppl"] == pytest.approx(datasets.load("synthetic").info["oracle_ppl"])
+    assert main(["info", "--dataset", "ptb", "--data-dir", str(data_dir), "--no-download"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tokens"]["valid"] == 73_760 and set(out["oov_rate"]) == set(datasets.SPLITS)
+    assert main(["info", "--dataset", "nope"]) == 2
+    assert "choose from" in capsys.readouterr().err
