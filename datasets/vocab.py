@@ -62,7 +62,7 @@ class Vocab:
         tmp = path.with_suffix(path.suffix + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(f"#unk\t{self.unk or ''}\n")
-            for w, c in zip(self.words, self.counts):
+            for w, c in zip(self.words, self.counts, strict=True):
                 f.write(f"{w}\t{c}\n")
         tmp.replace(path)
 
