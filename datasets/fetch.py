@@ -110,13 +110,13 @@ def download_file(url: str, dest: Path, sha256: str | None = None) -> None:
 def _bad_member(name: str, is_link: bool, is_special: bool) -> str | None:
     p = PurePosixPath(name.replace("\\", "/"))
     if p.is_absolute() or (p.parts and p.parts[0].endswith(":")):
-        return "absolute path"
+        return "has an absolute path"
     if ".." in p.parts:
-        return "'..' in path"
+        return "has '..' in its path"
     if is_link:
-        return "link"
+        return "is a link"
     if is_special:
-        return "device or fifo"
+        return "is a device or fifo"
     return None
 
 
@@ -129,7 +129,7 @@ def _check_members(archive: Path) -> None:
                     mode = info.external_attr >> 16
                     why = _bad_member(info.filename, (mode & 0o170000) == 0o120000, False)
                     if why:
-                        raise DatasetError(f"refusing {archive}: member {info.filename!r} is a {why}")
+                        raise DatasetError(f"refusing {archive}: member {info.filename!r} {why}")
                 bad = z.testzip()  # reads every member: catches truncation and CRC errors
                 if bad is not None:
                     raise DatasetError(f"refusing {archive}: member {bad!r} is corrupt (CRC mismatch)")
@@ -138,7 +138,7 @@ def _check_members(archive: Path) -> None:
                 for m in tf:
                     why = _bad_member(m.name, m.issym() or m.islnk(), m.isdev() or m.isfifo())
                     if why:
-                        raise DatasetError(f"refusing {archive}: member {m.name!r} is a {why}")
+                        raise DatasetError(f"refusing {archive}: member {m.name!r} {why}")
                     if m.isfile():
                         f = tf.extractfile(m)
                         while f.read(BLOCK):  # decompress to the end: catches truncation
