@@ -77,3 +77,39 @@ def lint(session: nox.Session) -> None:
     """ruff check over the project."""
     py = _python()
     session.run(py, "-m", "ruff", "check", ".", *session.posargs, external=True)
+
+
+# asv names stored results after the interpreter's path, so it always runs
+# through this fixed link to the shared venv: results from any clone compare.
+ASV_VENV_LINK = Path("/tmp/lightrnn-bench-asv")
+ASV_MACHINE = os.environ.get("LIGHTRNN_ASV_MACHINE", "ci-2core")
+
+
+@nox.session
+def asv(session: nox.Session) -> None:
+    """Run the asv suite on HEAD, store it in .asv/results, fail on a regression
+    against the previous stored commit (`-- --factor 1.5` to change the bar)."""
+    _python()
+    if ASV_VENV_LINK.is_symlink() or ASV_VENV_LINK.exists():
+        ASV_VENV_LINK.unlink()
+    ASV_VENV_LINK.symlink_to(VENV)
+    py = str(ASV_VENV_LINK / "bin" / "python")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    run = dict(external=True, env=_env())
+    session.run(py, "-m", "asv", "machine", "--yes", "--machine", ASV_MACHINE, **run)
+    session.run(py, "-m", "asv", "run", "--machine", ASV_MACHINE, "-E", f"existing:{py}",
+                "--set-commit-hash", head, "--show-stderr", **run)
+    session.run(py, "-m", "bench.regress", "--machine", ASV_MACHINE, "--python", py,
+                *session.posargs, **run)
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """pytest-benchmark microbenchmarks (tests/perf), saved under .benchmarks/;
+    fails when a mean is 25% slower than the last save on this machine."""
+    py = _python()
+    args = ["tests/perf", "--perf", "--benchmark-enable", "--benchmark-autosave"]
+    if any((ROOT / ".benchmarks").glob("*/*.json")):
+        args += ["--benchmark-compare", "--benchmark-compare-fail=mean:25%"]
+    session.run(py, "-m", "pytest", *args, *session.posargs, external=True, env=_env())

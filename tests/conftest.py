@@ -23,3 +23,15 @@ def data_dir() -> Path:
     if not (path / "ptb").is_dir():
         pytest.skip(f"real corpora not found at {path} (set LIGHTRNN_DATA_DIR)")
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption("--perf", action="store_true",
+                     help="collect the tests/perf microbenchmarks (nox -s perf); skipped otherwise")
+
+
+def pytest_ignore_collect(collection_path, config):
+    # Microbenchmarks time big steps: only `nox -s perf` (--perf) collects them.
+    if collection_path == Path(__file__).parent / "perf" and not config.getoption("--perf"):
+        return True
+    return None
