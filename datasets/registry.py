@@ -15,6 +15,7 @@ sentence with `</S>`, so `</S>` is predicted and `<S>` never is.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -123,6 +124,7 @@ def _unpack_aclw(archive: Path, dest: Path) -> None:
         lang = train.parent.name
         if lang in ACLW_LANGS.values() and not (dest / lang).exists():
             train.parent.rename(dest / lang)
+    shutil.rmtree(staging)  # whatever else the zip held
 
 
 def billionw(root: Path, download: bool) -> Recipe:
