@@ -12,11 +12,15 @@ distribution over the words of each class. Because the source is known:
 - `corpus.word_class` is the ground truth LightRNN's word table can be scored
   against.
 
-Default sizes (V=2,000 in 40 classes of 50, 200K training tokens) keep all four
-models at a few CPU-seconds per epoch while the vocabulary is still large enough
-that the output layer dominates, which is what LightRNN is about. The model has
-K*K + V ~= 3,600 free parameters, so 200K tokens determine it well: a good
-model can get close to the floor, and the gap measures the model, not the data.
+Default sizes (V=2,000 in 40 classes of 50; 150K training and 15K valid/test
+tokens): the vocabulary is large enough that the output layer matters, which
+is what LightRNN is about, and small enough that each of the four CPU-preset
+models (200/200 x 2) trains an epoch in 30-50 s on one thread (measured
+3,000-4,900 training tokens/s while other jobs shared the 2 cores), so all
+four train a few epochs in minutes. The model has K*K + V ~= 3,600 free
+parameters, so 150K tokens determine it well: the gap between a trained
+model and the floor measures the model, not the data. 15K test tokens pin
+the oracle perplexity to about 1% (sampling standard error).
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ from .vocab import Vocab
 DEFAULTS = dict(
     vocab_size=2000,
     classes=40,
-    train_tokens=200_000,
-    valid_tokens=20_000,
-    test_tokens=20_000,
+    train_tokens=150_000,
+    valid_tokens=15_000,
+    test_tokens=15_000,
     alpha=0.1,  # Dirichlet concentration of each transition row: small = sparse-ish
     zipf=1.0,  # exponent of the within-class emission distribution
     seed=0,
