@@ -32,6 +32,10 @@ class AdaptiveLM(LanguageModel):
         super().__init__()
         self.vocab_size = vocab_size
         self.cutoffs = list(cutoffs) if cutoffs is not None else default_cutoffs(vocab_size)
+        if hidden_dim // div_value ** len(self.cutoffs) < 1:
+            raise ValueError(f"hidden_dim {hidden_dim} leaves the last of {len(self.cutoffs)} tail "
+                             f"clusters a 0-dim projection at div_value {div_value}; use "
+                             f"hidden_dim >= {div_value ** len(self.cutoffs):g}")
         self.embed = nn.Embedding(vocab_size, embedding_dim)
         self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)
         self.out = nn.AdaptiveLogSoftmaxWithLoss(hidden_dim, vocab_size, self.cutoffs,

@@ -41,7 +41,8 @@ class HSMLM(LanguageModel):
         if class_mode == "random":
             # Words in random order are dealt to classes in turn: i -> class i % K.
             pos = torch.empty(V, dtype=torch.long, device="cpu")
-            pos[torch.randperm(V, generator=torch.Generator().manual_seed(class_seed))] = ids
+            g = torch.Generator().manual_seed(class_seed)
+            pos[torch.randperm(V, generator=g, device="cpu")] = ids
             word_class, word_slot = pos % K, pos // K
         else:
             # Frequency bins: class k holds the k-th block of consecutive ids.

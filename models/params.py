@@ -1,0 +1,64 @@
+"""Closed-form parameter counts per model (tests check them against the built
+module), and counting a built model on the `meta` device, so a 1.6G-parameter
+baseline is counted without allocating it.
+
+V = vocabulary, n = embedding_dim, h = hidden_dim, L = layers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+
+from . import REGISTRY, build
+from .adaptive import default_cutoffs
+
+
+def _config(name: str, config: dict) -> dict:
+    """The model's defaults, overridden by `config` (unknown keys rejected by build)."""
+    params = inspect.signature(REGISTRY[name].__init__).parameters
+    return {**{k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty},
+            **config}
+
+
+def lstm_body(n: int, h: int, L: int) -> int:
+    """nn.LSTM: per layer 4 gates x (input + recurrent weights + two biases)."""
+    return sum(4 * h * ((n if i == 0 else h) + h + 2) for i in range(L))
+
+
+def param_formula(name: str, V: int, **config) -> dict[str, int]:
+    """{'embedding', 'recurrent', 'output', 'total'} in closed form."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)}")
+    c = _config(name, config)
+    n, h = c["embedding_dim"], c["hidden_dim"]
+    recurrent = lstm_body(n, h, c["layers"])
+    if name == "lightrnn":
+        C = math.ceil(math.sqrt(V))
+        R = math.ceil(V / C)
+        embedding, output = (R + C) * n, (R + C) * (h + 1)  # X^r, X^c; Y^r, Y^c + biases
+    elif name == "lstm":
+        embedding, output = V * n, V * (h + 1)
+    elif name == "hsm":
+        K = max(1, round(math.sqrt(V)))
+        embedding, output = V * n, (K + V) * (h + 1)  # class vectors + one vector per word
+    elif name == "adaptive":
+        cuts = list(c["cutoffs"] or default_cutoffs(V)) + [V]
+        embedding = V * n
+        output = h * (cuts[0] + len(cuts) - 1)  # head: shortlist + one logit per cluster, no bias
+        for i in range(len(cuts) - 1):
+            d = int(h // (c["div_value"] ** (i + 1)))  # cluster i's projection size
+            output += h * d + d * (cuts[i + 1] - cuts[i])
+    else:
+        raise KeyError(f"no parameter formula for model {name!r}")
+    return {"embedding": embedding, "recurrent": recurrent, "output": output,
+            "total": embedding + recurrent + output}
+
+
+def count_on_meta(name: str, V: int, **config) -> dict[str, int]:
+    """Build on the meta device (no memory) and count by parameter group."""
+    with torch.device("meta"):
+        model = build(name, V, **config)
+    return model.param_counts()

@@ -1,0 +1,82 @@
+"""Named model configurations, per model: the paper's settings and a small
+CPU default. A preset is a plain config dict; command-line overrides win.
+
+    cfg = preset_config("lightrnn", "paper-aclw", {"dropout": 0.3})
+    model = models.build("lightrnn", V, **cfg)
+"""
+
+from __future__ import annotations
+
+import ast
+
+from . import REGISTRY, config_keys
+
+# Kim et al. 2016's LSTM-Word-Small: the HSM / full-softmax baseline on ACLW.
+_KIM_SMALL = dict(embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5)
+_CPU = {"why": "Kim et al.'s small 200/200 x 2 size: trains on one CPU thread",
+        "config": dict(_KIM_SMALL)}
+# Table 4's 1024-dim reference: 793K x 1024 input + output vectors = the 1.6G HSM.
+_BILLIONW_1024 = {"why": "the paper's 1024-dim BillionW reference (Table 4, ~1.6G params)",
+                  "config": dict(embedding_dim=1024, hidden_dim=1024, layers=1, dropout=0.5)}
+_ACLW_SMALL = {"why": "Kim et al.'s LSTM-Word-Small, the paper's ACLW baseline size",
+               "config": dict(_KIM_SMALL)}
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "lightrnn": {
+        "cpu": _CPU,
+        "paper-aclw": {"why": "the paper's ACLW LightRNN: 1000/1000, 2 layers (~17-19M params)",
+                       "config": dict(embedding_dim=1000, hidden_dim=1000, layers=2, dropout=0.5)},
+        "paper-aclw-200": {"why": "Table 2's smallest embedding size (hidden = embedding)",
+                           "config": dict(embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5)},
+        "paper-aclw-600": {"why": "Table 2's middle embedding size (hidden = embedding)",
+                           "config": dict(embedding_dim=600, hidden_dim=600, layers=2, dropout=0.5)},
+        "paper-billionw": {"why": "the paper's BillionW LightRNN: 2048-dim, one layer (~41M params)",
+                           "config": dict(embedding_dim=2048, hidden_dim=2048, layers=1,
+                                          dropout=0.5)},
+    },
+    "lstm": {
+        "cpu": _CPU,
+        "paper-aclw": _ACLW_SMALL,
+        "paper-billionw": _BILLIONW_1024,
+        "zaremba-small": {"why": "Zaremba et al. 2014's small PTB model: 2 x 200, no dropout",
+                          "config": dict(embedding_dim=200, hidden_dim=200, layers=2, dropout=0.0,
+                                         init_range=0.1)},
+    },
+    "hsm": {"cpu": _CPU, "paper-aclw": _ACLW_SMALL, "paper-billionw": _BILLIONW_1024},
+    # Not in the paper; sized like the other baselines so the output layer is the difference.
+    "adaptive": {"cpu": _CPU, "paper-aclw": _ACLW_SMALL, "paper-billionw": _BILLIONW_1024},
+}
+
+
+def preset_names(model: str) -> list[str]:
+    if model not in PRESETS:
+        raise KeyError(f"unknown model {model!r}; choose from {sorted(REGISTRY)}")
+    return list(PRESETS[model])
+
+
+def preset_config(model: str, preset: str = "cpu", overrides: dict | None = None) -> dict:
+    """The config of `preset` for `model`, with `overrides` applied on top."""
+    choices = preset_names(model)
+    if preset not in choices:
+        raise KeyError(f"unknown preset {preset!r} for model {model!r}; choose from {choices}")
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(config_keys(model)))
+    if unknown:
+        raise ValueError(f"model {model!r} got unknown config keys {unknown}; "
+                         f"valid keys: {config_keys(model)}")
+    return {**PRESETS[model][preset]["config"], **overrides}
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """['dropout=0', 'class_mode=frequency', 'cutoffs=[2000,10000]'] -> dict;
+    each value is read as a Python literal when it is one, else kept as text."""
+    out = {}
+    for text in items:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {text!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
