@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import DatasetError
 from .corpus import SPLITS, Corpus
 from .vocab import Vocab
 
@@ -142,7 +143,9 @@ def _build(recipe: Recipe, out: Path) -> None:
                 pos, n_oov = _flush(arr, pos, buf, unk_id, n_oov)
                 buf = []
         pos, n_oov = _flush(arr, pos, buf, unk_id, n_oov)
-        assert pos == lengths[split], (split, pos, lengths[split])  # the source changed between passes
+        if pos != lengths[split]:
+            raise DatasetError(f"{recipe.name}: {split} had {lengths[split]} tokens when counted and "
+                               f"{pos} when encoded; did its files change during the build?")
         unk_rate[split] = float(np.count_nonzero(arr == unk_id) / max(len(arr), 1))
         arr.flush()
         del arr

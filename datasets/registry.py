@@ -108,7 +108,7 @@ def aclw(lang: str, root: Path, download: bool) -> Recipe:
             raise DatasetError(f"missing {[str(root / r) for r in rels.values()]}; "
                                f"download {ACLW_URL} and unpack its {lang}/ folder into {root / 'aclw'}")
         archive, _ = ensure(root, "aclw/large.zip", ACLW_URL, None, download)
-        _unpack_aclw(archive, root / "aclw")
+        _unpack_aclw(archive, root / "aclw", lang)
     splits, sha = {}, {}
     for s in SPLITS:
         path, sha[rels[s]] = ensure(root, rels[s], ACLW_URL, None, False)
@@ -116,15 +116,21 @@ def aclw(lang: str, root: Path, download: bool) -> Recipe:
     return Recipe(f"aclw-{[k for k, v in ACLW_LANGS.items() if v == lang][0]}", splits, sha)
 
 
-def _unpack_aclw(archive: Path, dest: Path) -> None:
-    """Extract large.zip, then move each `<...>/<lang>/` folder holding train.txt to dest/<lang>."""
+def _unpack_aclw(archive: Path, dest: Path, want: str) -> None:
+    """Extract large.zip, then move each `<...>/<lang>/` folder holding train.txt
+    to dest/<lang> (folders named by code, `cs`, or by language, `czech`)."""
     staging = dest / ".large"
     safe_extract(archive, staging)
+    found = []
     for train in sorted(staging.rglob("train.txt")):
-        lang = train.parent.name
-        if lang in ACLW_LANGS.values() and not (dest / lang).exists():
-            train.parent.rename(dest / lang)
+        name = train.parent.name.lower()
+        code = ACLW_LANGS.get(name, name)
+        found.append(train.parent.relative_to(staging).as_posix())
+        if code in ACLW_LANGS.values() and not (dest / code).exists():
+            train.parent.rename(dest / code)
     shutil.rmtree(staging)  # whatever else the zip held
+    if not (dest / want).exists():
+        raise DatasetError(f"{archive} holds no {want}/train.txt; folders with a train.txt: {found}")
 
 
 def billionw(root: Path, download: bool) -> Recipe:

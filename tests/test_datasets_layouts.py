@@ -70,7 +70,7 @@ def test_aclw_small_mapped_layout_offline(tmp_path, monkeypatch):
 def test_aclw_large_from_zip(server, tmp_path, monkeypatch):  # noqa: F811
     url, www = server
     with zipfile.ZipFile(www / "large.zip", "w") as z:
-        for lang in ("cs", "en"):
+        for lang in ("cs", "English"):  # folders named by code or by language
             for name, text in (("train", TRAIN), ("valid", VALID), ("test", TEST)):
                 z.writestr(f"data/large/{lang}/{name}.txt", text)
     monkeypatch.setattr(registry, "ACLW_URL", f"{url}/large.zip")
@@ -80,6 +80,8 @@ def test_aclw_large_from_zip(server, tmp_path, monkeypatch):  # noqa: F811
     assert sorted(p.name for p in (tmp_path / "aclw").iterdir() if p.is_dir() and p.name[0] != ".") == ["cs", "en"]
     (www / "large.zip").unlink()  # already unpacked: the English set loads offline
     assert datasets.load("aclw-english", data_dir=tmp_path, download=False).summary()["tokens"]["test"] == 8
+    with pytest.raises(DatasetError, match=r"aclw-german: .*holds no de/train.txt.*data/large/"):
+        datasets.load("aclw-german", data_dir=tmp_path)  # large.zip is kept; it has no German
 
 
 def test_empty_binary_and_non_utf8_files_are_named(tmp_path):
