@@ -67,6 +67,12 @@ def preset_config(model: str, preset: str = "cpu", overrides: dict | None = None
     return {**PRESETS[model][preset]["config"], **overrides}
 
 
+def paper_preset(dataset: str) -> str:
+    """The paper's preset name for a dataset: BillionW has its own sizes,
+    every other corpus (ACLW and the small ones) uses the ACLW settings."""
+    return "paper-billionw" if dataset == "billionw" else "paper-aclw"
+
+
 def parse_overrides(items: list[str]) -> dict:
     """['dropout=0', 'class_mode=frequency', 'cutoffs=[2000,10000]'] -> dict;
     each value is read as a Python literal when it is one, else kept as text."""

@@ -12,7 +12,7 @@ import torch
 import models
 from bench import cmd_params
 from models.params import count_on_meta, param_formula
-from models.presets import PRESETS, parse_overrides, preset_config
+from models.presets import PRESETS, paper_preset, parse_overrides, preset_config
 
 # The paper's vocabulary sizes (Table 1, given there in thousands) and BillionW's exact size.
 PAPER_VOCAB = {"aclw-czech": 206_000, "aclw-german": 339_000, "aclw-spanish": 152_000,
@@ -78,6 +78,13 @@ def test_preset_errors_name_the_choices():
     assert set(PRESETS["lightrnn"]) >= {"cpu", "paper-aclw", "paper-aclw-200", "paper-aclw-600",
                                         "paper-billionw"}
     assert all(p["why"] for presets in PRESETS.values() for p in presets.values())
+
+
+def test_paper_preset_per_dataset():
+    assert paper_preset("billionw") == "paper-billionw"
+    assert paper_preset("aclw-czech") == paper_preset("ptb") == "paper-aclw"
+    for name in models.REGISTRY:  # every model has both
+        preset_config(name, paper_preset("billionw")), preset_config(name, paper_preset("ptb"))
 
 
 def test_parse_overrides():
