@@ -5,17 +5,19 @@ real layout, and bad text files."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import tarfile
+import threading
 import zipfile
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import pytest
 
 import datasets
 from datasets import DatasetError, readers, registry
-from tests.test_download import server  # noqa: F401  (fixture)
 
 TRAIN = "le chat est noir\nle chien est blanc\nun chat\n"
 VALID = "le chat est blanc\n"
@@ -25,6 +27,23 @@ TEST = "un chien noir <unk>\nle chat\n"
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """(url prefix, folder it serves): a plain static server on 127.0.0.1."""
+    www = tmp_path / "www"
+    www.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(www)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", www
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def add(tf: tarfile.TarFile, name: str, text: str) -> None:
@@ -43,7 +62,7 @@ def check_small_corpus(corpus) -> None:
     assert corpus.vocab.words[:3] == ["<eos>", "chat", "est"]  # by count, ties by string
 
 
-def test_aclw_small_from_botha_tarball(server, tmp_path, monkeypatch):  # noqa: F811
+def test_aclw_small_from_botha_tarball(server, tmp_path, monkeypatch):
     url, www = server
     with tarfile.open(www / "icml14.tar.bz2", "w:bz2") as tf:
         for name, text in (("train.in", TRAIN), ("test.in", VALID), ("finaltest.in", TEST)):
@@ -67,7 +86,7 @@ def test_aclw_small_mapped_layout_offline(tmp_path, monkeypatch):
     check_small_corpus(datasets.load("aclw-small-de", data_dir=tmp_path, download=False))
 
 
-def test_aclw_large_from_zip(server, tmp_path, monkeypatch):  # noqa: F811
+def test_aclw_large_from_zip(server, tmp_path, monkeypatch):
     url, www = server
     with zipfile.ZipFile(www / "large.zip", "w") as z:
         for lang in ("cs", "English"):  # folders named by code or by language
