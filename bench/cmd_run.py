@@ -18,27 +18,26 @@ import torch
 
 import datasets
 import models
-from bench import records
+from bench import distributed, records
 from bench.trainer import TrainConfig, train
+from models.presets import PRESETS, paper_preset, preset_config
 
 ORDER = ["lstm", "hsm", "adaptive", "lightrnn"]  # baselines first, as in the paper's tables
-PRESETS = ("cpu", "paper")
-# Trainer settings per preset; model sizes come from models/presets.py.
+# Trainer settings per preset (model sizes: models/presets.py); flags override both.
 TRAIN_PRESETS = {
-    "cpu": dict(epochs=4, rounds=2),  # minutes on a 2-core laptop; rounds: LightRNN reallocates once
-    "paper": dict(epochs=40, rounds=3),  # Kim et al. train to convergence; lr floor usually stops it first
+    "cpu": dict(epochs=4, rounds=2),  # minutes on 2 cores; LightRNN reallocates once
+    "paper": dict(epochs=40, rounds=3),  # Kim et al. train to convergence; the lr floor usually stops first
+    # Zaremba et al. 2014 "small": lr 1 for 4 epochs, then halved every epoch, 13 epochs, 20 steps.
+    "zaremba-small": dict(epochs=13, bptt=20, lr_decay_start=4, lr_floor=0.0, rounds=1),
 }
-# Only until models/presets.py lands: CPU-sized = Kim et al.'s LSTM-Word-Small.
-_FALLBACK_MODEL = {"cpu": dict(embedding_dim=200, hidden_dim=200, layers=2),
-                   "paper": dict(embedding_dim=1000, hidden_dim=1000, layers=2)}
 
 
-def model_config(model: str, preset: str, dataset: str, overrides: dict) -> dict:
-    try:
-        from models.presets import preset_config
-    except ImportError:
-        return {**_FALLBACK_MODEL[preset], **overrides}
-    return preset_config(model, preset, overrides)
+def train_preset(preset: str) -> dict:
+    return TRAIN_PRESETS["paper" if preset.startswith("paper") else preset]
+
+
+def all_presets() -> list[str]:
+    return sorted({p for m in PRESETS.values() for p in m})
 
 
 def _kv(text: str) -> tuple[str, object]:
@@ -58,8 +57,9 @@ def register(sub) -> None:
     p.add_argument("--dataset", default="synthetic", help="dataset name (see `python -m bench info`)")
     p.add_argument("--models", default=None,
                    help=f"comma-separated models to run, in order; default: all of {ORDER}")
-    p.add_argument("--preset", default="auto", choices=("auto", *PRESETS),
-                   help="model and training sizes; auto = paper on a GPU, cpu otherwise")
+    p.add_argument("--preset", default="auto", choices=("auto", *all_presets()),
+                   help="model and training settings (models/presets.py); auto = the paper's on a GPU, "
+                        "cpu otherwise")
     p.add_argument("--epochs", type=int, help="maximum epochs (default from the preset)")
     p.add_argument("--max-time", type=float, help="stop training after this many seconds (training + reallocation)")
     p.add_argument("--rounds", type=int, help="LightRNN bootstrap rounds: epochs split evenly, reallocation between")
@@ -119,18 +119,25 @@ def pick_device(choice: str) -> torch.device:
 
 def handle(args) -> int:
     torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    preset = args.preset if args.preset != "auto" else ("paper" if device.type == "cuda" else "cpu")
+    _, device = distributed.init(pick_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
+    main = distributed.is_main()  # only rank 0 prints, writes records, tables and checkpoints
+    preset = args.preset
+    if preset == "auto":
+        preset = paper_preset(args.dataset) if device.type == "cuda" else "cpu"
     names = args.models.split(",") if args.models else [m for m in ORDER if m in models.REGISTRY]
-    for n in names:
-        models.config_keys(n)  # unknown model: error listing the choices, before any training
+    for n in names:  # unknown model, preset or key: an error listing the choices, before any training
+        models.config_keys(n)
+        preset_config(n, preset, dict(args.model_set))
     data_params = dict(args.dataset_opt)
-    corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
-    tcfg = TrainConfig(**{**TRAIN_PRESETS[preset], **{k: v for k, v in vars(args).items()
+    with distributed.main_first():  # rank 0 builds any id cache alone
+        corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
+    tcfg = TrainConfig(**{**train_preset(preset), **{k: v for k, v in vars(args).items()
                                                        if k in TrainConfig.__dataclass_fields__ and v is not None}})
-    kind = "GPU: paper-sized" if preset == "paper" else "CPU-sized, NOT the paper's settings"
-    print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} ({kind}); "
-          f"dataset {args.dataset}: V={len(corpus.vocab)}, {len(corpus.train):,} train tokens")
+    kind = {"cpu": "CPU-sized, NOT the paper's settings", "zaremba-small": "Zaremba et al. 2014 small"}.get(
+        preset, "the paper's settings")
+    if main:
+        print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} ({kind}); "
+              f"dataset {args.dataset}: V={len(corpus.vocab)}, {len(corpus.train):,} train tokens")
     results = Path(args.results)
     ckpt_dir = results / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -138,23 +145,27 @@ def handle(args) -> int:
     with _Interrupt() as interrupt:
         for name in names:
             rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt)
-            records.append(results / "records.jsonl", rec)
             m = rec["metrics"]
-            print(f"{name}: {rec['status']} ({rec['stop_reason']}), valid ppl {m['valid_ppl']}, "
-                  f"test ppl {m['test_ppl']}, params {m['params_total']:,}, train {m['train_s']:.1f} s")
+            if main:
+                records.append(results / "records.jsonl", rec)
+                print(f"{name}: {rec['status']} ({rec['stop_reason']}), valid ppl {m['valid_ppl']}, "
+                      f"test ppl {m['test_ppl']}, params {m['params_total']:,}, train {m['train_s']:.1f} s")
             worst = max(worst, 0 if rec["status"] == "ok" else 1)
-            if interrupt.hit:
+            if interrupt.hit or rec["status"] == "interrupted":  # DDP: another rank was signalled
                 break
-    if not args.no_tables:
+    distributed.shutdown()
+    if not args.no_tables and main:
         from bench.cmd_tables import regenerate
         regenerate(results)
     return 130 if interrupt.hit else worst
 
 
 def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt) -> dict:
-    mcfg = model_config(name, preset, args.dataset, dict(args.model_set))
+    mcfg = preset_config(name, preset, dict(args.model_set))
     torch.manual_seed(args.seed)
     model = models.build(name, len(corpus.vocab), **mcfg)
+    if distributed.world_size() > 1:  # DDP copies rank 0's weights; dropout masks must differ per rank
+        torch.manual_seed(args.seed * 1000 + distributed.rank())
     ckpt = ckpt_dir / f"{args.dataset}-{name}-{preset}-seed{args.seed}.pt"
     meta = {"model": name, "model_config": mcfg, "dataset": args.dataset, "dataset_params": data_params}
     resumed = args.resume and ckpt.exists()
@@ -162,7 +173,7 @@ def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, int
     res = train(model, corpus, tcfg, device, checkpoint=ckpt, resume=args.resume, meta=meta,
                 should_stop=lambda: interrupt.hit, desc=name,
                 on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
-    if res.status != "interrupted":
+    if res.status != "interrupted" and distributed.is_main():
         ckpt.unlink(missing_ok=True)  # only an interrupted run is resumed
     metrics = dict(res.metrics)
     if "oracle_ppl" in corpus.info:
@@ -171,7 +182,7 @@ def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, int
         "schema": records.SCHEMA, "run_id": records.new_run_id(), "time": records.utc_now(),
         "git_sha": records.git_sha(), "dataset": args.dataset, "model": name, "preset": preset,
         "config": {"model": mcfg, "train": asdict(tcfg), "dataset": data_params}, "seed": args.seed,
-        "vocab_size": len(corpus.vocab), "status": res.status, "stop_reason": res.stop_reason,
+        "vocab_size": len(corpus.vocab), "world_size": distributed.world_size(), "status": res.status, "stop_reason": res.stop_reason,
         "error": res.error, "resumed": resumed, "metrics": metrics, "curve": res.curve, "rounds": res.rounds,
         "case_study": case_study(model, corpus), "env": records.environment(device), "argv": sys.argv[1:],
     }

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from bench.tables import MODELS, NAMES, _groups  # noqa: E402
 
@@ -35,6 +36,8 @@ def curves(records, out_dir: Path) -> list[Path]:
         if oracle:
             ax.axhline(oracle, color="k", linestyle="--", linewidth=1, label=f"oracle {oracle:.1f}")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 120, not 1.2x10^2
+        ax.yaxis.set_minor_formatter(ticker.ScalarFormatter())
         ax.set_xlabel("training time incl. reallocation (s)")
         ax.set_ylabel("validation perplexity")
         ax.set_title(f"{ds} ({preset}); dotted: LightRNN reallocation")

@@ -19,6 +19,8 @@ BILLIONW = "billionw"
 def fmt_params(n) -> str:
     if n is None:
         return DASH
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
@@ -82,7 +84,9 @@ def table5(records) -> str:
         for m in MODELS:
             r = by_model.get(m)
             met = r["metrics"] if r else {}
-            cells.append(_cell(r, f"{fmt_num(met.get('test_ppl'))} / {fmt_params(met.get('params_total'))}"))
+            # #params is known even for a failed run (counted before training).
+            cells.append(DASH if r is None else
+                         f"{_cell(r, fmt_num(met.get('test_ppl')))} / {fmt_params(met.get('params_total'))}")
             used.append(r)
         oracle = next((r["metrics"].get("oracle_ppl") for r in by_model.values() if r["metrics"].get("oracle_ppl")), None)
         rows.append([ds, preset, *cells, fmt_num(oracle)])
@@ -104,7 +108,7 @@ def table2(records) -> str:
                 r = by_key.get((ds, preset, m, e))
                 used.append(r)
                 met = r["metrics"] if r else {}
-                cells += [_cell(r, fmt_num(met.get("test_ppl"))), _cell(r, fmt_params(met.get("params_total")))]
+                cells += [_cell(r, fmt_num(met.get("test_ppl"))), fmt_params(met.get("params_total"))]
             rows.append([str(e), *cells])
         header = ["embedding", *(f"{NAMES[m]} {c}" for m in MODELS for c in ("PPL", "#params"))]
         out.append(f"**{ds}** ({preset})\n\n{_md(header, rows)}")
@@ -125,8 +129,8 @@ def table3(records, baseline: str = "lstm") -> str:
     reallocation/training ratio (the paper's Table 3)."""
     out = [f"### Table 3: runtime to reach the {NAMES[baseline]} validation perplexity"]
     used = []
-    header = ["model", "final valid PPL", "time to target (s)", "training (s)", "reallocation (s)",
-              "realloc / training"]
+    header = ["model", "final valid PPL", "time to target (s, incl. realloc)", "training (s)",
+              "reallocation (s)", "realloc / training"]
     for (ds, preset), by_model in _groups(records).items():
         base = by_model.get(baseline)
         target = base["metrics"]["valid_ppl"] if base and base["status"] == "ok" else None
@@ -135,11 +139,13 @@ def table3(records, baseline: str = "lstm") -> str:
             r = by_model.get(m)
             used.append(r)
             met = r["metrics"] if r else {}
-            ratio = met.get("realloc_ratio")
-            rows.append([NAMES[m], _cell(r, fmt_num(met.get("valid_ppl"))),
-                         _cell(r, fmt_num(time_to_target(r["curve"], target)) if r else DASH),
-                         _cell(r, fmt_num(met.get("train_s"))), _cell(r, fmt_num(met.get("realloc_s"), 2)),
-                         _cell(r, DASH if not ratio else f"{ratio:.1%}")])
+            if r is None or r["status"] != "ok":
+                rows.append([NAMES[m], _cell(r, DASH), *[DASH] * 4])
+                continue
+            realloc, ratio = met.get("realloc_s"), met.get("realloc_ratio")
+            rows.append([NAMES[m], fmt_num(met.get("valid_ppl")), fmt_num(time_to_target(r["curve"], target)),
+                         fmt_num(met.get("train_s")), fmt_num(realloc, 2) if realloc else DASH,
+                         f"{ratio:.1%}" if ratio else DASH])
         out.append(f"**{ds}** ({preset}), target {fmt_num(target)}\n\n{_md(header, rows)}")
     out.append(provenance(used))
     return "\n\n".join(out) + "\n"
@@ -170,8 +176,8 @@ def lightrnn_rounds(records) -> str:
     out = ["### LightRNN bootstrap rounds and word table"]
     for (ds, preset), by_model in _groups(records).items():
         r = by_model.get("lightrnn")
-        if r is None:
-            continue
+        if r is None or (len(r.get("rounds", [])) < 2 and not r.get("case_study")):
+            continue  # nothing beyond the initial table to show
         entries = [{**e, **{f"class {k}": v for k, v in (e.get("class_recovery") or {}).items()}}
                    for e in r.get("rounds", [])]
         keys = sorted({k for e in entries for k, v in e.items()

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import meters
+from bench import distributed, meters
 from datasets.batching import batchify, bptt_batches, eval_segments, num_batches
 from models import detach_state
 
@@ -74,7 +74,10 @@ def evaluate(model, ids, cfg: TrainConfig, device: torch.device) -> float:
     """Perplexity = exp(summed NLL / tokens) with every target of `ids` scored once."""
     model.eval()
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    for seg in eval_segments(ids, cfg.eval_batch_size):  # [L+1, B]
+    # Data-parallel: each rank scores its share of the (independent) columns
+    # and the sums are all-reduced: the single process's perplexity, W times faster.
+    segments = eval_segments(ids, cfg.eval_batch_size)
+    for seg in distributed.eval_share(segments, distributed.rank(), distributed.world_size()):  # [L+1, B/W]
         seg = seg.to(device)
         state = model.init_state(seg.size(1))
         for x, y in bptt_batches(seg, cfg.bptt):
@@ -82,8 +85,9 @@ def evaluate(model, ids, cfg: TrainConfig, device: torch.device) -> float:
                 nll, state = model(x, y, state)
             total += nll.double()
             count += y.numel()
+    nll_sum, count = distributed.all_sum([total.item(), count])
     assert count == len(ids) - 1, "evaluation must score every target exactly once"
-    mean = total.item() / count
+    mean = nll_sum / count
     return math.exp(mean) if mean < 700 else math.inf
 
 
@@ -148,47 +152,63 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             entry.update(on_round(model))
         return json.loads(json.dumps(entry, default=_plain))  # JSON-ready (and weights_only-safe)
 
-    data = batchify(corpus.train, cfg.batch_size).to(device)  # [N, B]
+    # Data-parallel (bench/distributed.py): DDP averages gradients over ranks;
+    # rank r trains on its contiguous shard = columns [r*B/W, (r+1)*B/W) of the global batch.
+    world = distributed.world_size()
+    step_model = distributed.wrap_ddp(model, device)
+    local_b = cfg.batch_size // world
+    shard = distributed.shard_stream(corpus.train, distributed.rank(), world, cfg.batch_size)
+    data = batchify(shard, local_b).to(device)  # [N, B/W]
     n_batches = num_batches(data, cfg.bptt)
     per_round = max(1, math.ceil(cfg.epochs / cfg.rounds))
     eval_at = {n_batches * k // cfg.evals_per_epoch for k in range(1, cfg.evals_per_epoch)}
     limit = math.log(max(model.vocab_size, 2)) * 3  # per-token NLL far above uniform: exploding
     bar = tqdm(total=cfg.epochs * n_batches, initial=st["step"], desc=desc, unit="batch",
-               disable=None if progress else True, mininterval=1.0, dynamic_ncols=True)  # None: off when not a TTY
+               disable=None if progress and distributed.is_main() else True, mininterval=1.0, dynamic_ncols=True)  # None: off when not a TTY
+    last_line = 0.0
     try:
         if not st["curve"]:
             st["rounds"].append(round_entry({"seconds": 0.0}))
             valid_point()
         while st["epoch"] < cfg.epochs and reason == "epochs":
             model.train()
-            state = model.init_state(cfg.batch_size)
+            state = model.init_state(local_b)
             window, window_tokens = torch.zeros((), device=device), 0
             train_clock.start()
             for i, (x, y) in enumerate(bptt_batches(data, cfg.bptt)):
-                if should_stop():
+                stop = should_stop()
+                time_up = cfg.max_time is not None and i % cfg.log_every == 0 and seconds() >= cfg.max_time
+                if world > 1:  # ranks stop at the same step, else one waits forever in DDP's all-reduce
+                    stop, time_up = distributed.any_rank([stop, time_up]) if i % cfg.log_every == 0 else (False, False)
+                if stop:
                     status = reason = "interrupted"
                     break
-                if cfg.max_time is not None and i % cfg.log_every == 0 and seconds() >= cfg.max_time:
+                if time_up:
                     reason = "max_time"
                     break
                 state = detach_state(state)
                 with autocast(device, cfg.amp):
-                    nll, state = model(x, y, state)
+                    nll, state = step_model(x, y, state)
                 opt.zero_grad(set_to_none=True)
-                (nll / cfg.batch_size).backward()  # sum over time, mean over batch
+                (nll / local_b).backward()  # sum over time, mean over batch (DDP: over the global batch)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 opt.step()
                 st["step"] += 1
-                st["tokens"] += y.numel()
+                st["tokens"] += y.numel() * world
                 window += nll.detach().float()
                 window_tokens += y.numel()
                 bar.update()
                 if (i + 1) % cfg.log_every == 0 or i + 1 == n_batches:
-                    loss = window.item() / window_tokens  # a device sync
+                    nll_sum, count = distributed.all_sum([window.item(), window_tokens])  # a device sync
+                    loss = nll_sum / count  # over all ranks: every rank takes the same decision
                     if not math.isfinite(loss) or loss > limit:
                         raise Diverged(f"training loss {loss:.3g} nats/token at step {st['step']}")
-                    bar.set_postfix(epoch=st["epoch"] + 1, lr=f"{st['lr']:.3g}", ppl=f"{math.exp(loss):.1f}",
-                                    tok_s=f"{st['tokens'] / max(train_clock.now(), 1e-9):.0f}")
+                    post = dict(epoch=st["epoch"] + 1, lr=f"{st['lr']:.3g}", ppl=f"{math.exp(loss):.1f}",
+                                tok_s=f"{st['tokens'] / max(train_clock.now(), 1e-9):.0f}")
+                    bar.set_postfix(post)
+                    if progress and bar.disable and seconds() - last_line >= 60:  # logs get a line a minute
+                        last_line = seconds()
+                        print(f"{desc} step {i + 1}/{n_batches}", *(f"{k}={v}" for k, v in post.items()), flush=True)
                     window, window_tokens = torch.zeros((), device=device), 0
                 if i + 1 in eval_at:
                     train_clock.stop()
@@ -213,7 +233,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             if st["epoch"] % per_round == 0 and st["epoch"] < cfg.epochs and st["epoch"] // per_round < cfg.rounds:
                 clock = meters.Stopwatch(device)
                 clock.start()
-                info = model.end_of_round(corpus.train, cfg.batch_size, cfg.bptt)
+                info = model.end_of_round(shard, local_b, cfg.bptt)
                 span = clock.stop()
                 if info:  # models without a between-rounds hook return {} at no cost
                     realloc_s += span
@@ -221,9 +241,9 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                     st["rounds"].append(round_entry({"seconds": round(seconds(), 3), "realloc_s": span, **info}))
                     # The table changed, so earlier perplexities are no longer the bar to beat.
                     st["best"] = valid_point()
-            if progress:
+            if progress and distributed.is_main():
                 tqdm.write(f"{desc} epoch {st['epoch']}: valid ppl {ppl:.2f}, lr {st['lr']:.4g}, {seconds():.0f} s")
-            if checkpoint is not None:
+            if checkpoint is not None and distributed.is_main():
                 _save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict(), "state": st,
                                    "rng": torch.get_rng_state(), "config": same, "meta": meta or {}})
             if st["lr"] < cfg.lr_floor:
@@ -264,4 +284,5 @@ def _metrics(model, corpus, cfg, device, st, status) -> dict:
         "tokens_per_s": st["tokens"] / train_s if train_s > 0 else None,
         "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device), "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
         "cpu_peak_rss_mb": meters.cpu_peak_rss_mb(),
+        "world_size": distributed.world_size(), "grad_bytes_per_step": distributed.grad_bytes(model),
     }
