@@ -100,7 +100,7 @@ def aclw_small(lang: str, root: Path, download: bool) -> Recipe:
     return Recipe(f"aclw-small-{lang}", splits, sha)
 
 
-def aclw(lang: str, root: Path, download: bool) -> Recipe:
+def aclw(name: str, lang: str, root: Path, download: bool) -> Recipe:
     """ACLW as used by the LightRNN paper: Kim et al.'s large.zip, one folder per language."""
     rels = {s: f"aclw/{lang}/{s}.txt" for s in SPLITS}
     if not all((root / r).exists() for r in rels.values()):
@@ -113,7 +113,7 @@ def aclw(lang: str, root: Path, download: bool) -> Recipe:
     for s in SPLITS:
         path, sha[rels[s]] = ensure(root, rels[s], ACLW_URL, None, False)
         splits[s] = readers.lines(path)
-    return Recipe(f"aclw-{[k for k, v in ACLW_LANGS.items() if v == lang][0]}", splits, sha)
+    return Recipe(name, splits, sha)
 
 
 def _unpack_aclw(archive: Path, dest: Path, want: str) -> None:
@@ -144,7 +144,7 @@ REGISTRY: dict[str, Callable[[Path, bool], Recipe] | None] = {
     "ptb": ptb,
     "brown": brown,
     "billionw": billionw,
-    **{f"aclw-{name}": partial(aclw, code) for name, code in ACLW_LANGS.items()},
+    **{f"aclw-{lang}": partial(aclw, f"aclw-{lang}", code) for lang, code in ACLW_LANGS.items()},
     **{f"aclw-small-{code}": partial(aclw_small, code) for code in ("cs", "de", "es", "fr", "ru")},
 }
 
