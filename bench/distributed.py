@@ -18,9 +18,11 @@ the trainer calls it unconditionally. The pieces:
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,7 +31,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 # A hung collective (a peer died mid all-reduce) raises after this long
-# instead of hanging forever; tests set it low.
+# instead of hanging forever; tests set it low. Long by default: the first
+# load of BillionW builds its id cache on rank 0 while the others wait.
 TIMEOUT_ENV = "LIGHTRNN_DIST_TIMEOUT_S"
 
 
@@ -69,7 +72,7 @@ def init(device: torch.device | str) -> tuple[DistInfo, torch.device]:
     else:
         backend = "gloo"
     if not dist.is_initialized():
-        timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "600")))
+        timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "1800")))
         dist.init_process_group(backend, timeout=timeout)
     return DistInfo(rank, world, local_rank, backend), device
 
@@ -77,6 +80,17 @@ def init(device: torch.device | str) -> tuple[DistInfo, torch.device]:
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. building a dataset's id cache), the
+    others after it, so no two ranks write the same cache file at once."""
+    if _active() and not is_main():
+        dist.barrier()
+    yield
+    if _active() and is_main():
+        dist.barrier()
 
 
 def _active() -> bool:
@@ -135,14 +149,15 @@ def all_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank if it is true on any: stop decisions (time budget,
-    divergence) must agree, or one rank waits forever in the next all-reduce."""
+def any_rank(flags: list[bool]) -> list[bool]:
+    """Each flag true on every rank if it is true on any: stop decisions (time
+    budget, a signal) must agree, or one rank waits forever in DDP's next
+    all-reduce."""
     if not _active():
-        return flag
-    t = torch.tensor([int(flag)], device=_comm_device())
+        return list(flags)
+    t = torch.tensor([int(f) for f in flags], device=_comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return [bool(v) for v in t.tolist()]
 
 
 def _comm_device() -> torch.device:
@@ -212,7 +227,7 @@ def grad_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
 
 
-def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
     """The module the training step calls: DDP when world > 1, else `model`.
 
     broadcast_buffers=False: buffers (LightRNN's word table, V int64) only
@@ -221,12 +236,14 @@ def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Modul
     softmax skips a tail cluster's weights when no target of the batch falls
     in it, and DDP without it stalls waiting for their gradients.
     """
-    if info.world <= 1:
+    if not _active():
         return model
+    ddp = nn.parallel.DistributedDataParallel
+    # torch >= 2.13 renamed the switch (it still syncs buffers once at init, as wanted).
+    no_resync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                 else "broadcast_buffers")
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(
-        model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True
-    )
+    return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_resync: False})
 
 
 def _clock(device: torch.device) -> float:
