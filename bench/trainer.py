@@ -114,6 +114,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     """
     model.to(device)
     meters.reset_peaks(device)
+    progress = progress and distributed.is_main()  # data-parallel: only rank 0 reports
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     same = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "max_time", "log_every")}
     st = {"epoch": 0, "step": 0, "lr": cfg.lr, "best": math.inf, "train_s": 0.0, "realloc_s": 0.0,
@@ -164,7 +165,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     eval_at = {n_batches * k // cfg.evals_per_epoch for k in range(1, cfg.evals_per_epoch)}
     limit = math.log(max(model.vocab_size, 2)) * 3  # per-token NLL far above uniform: exploding
     bar = tqdm(total=cfg.epochs * n_batches, initial=st["step"], desc=desc, unit="batch",
-               disable=None if progress and distributed.is_main() else True, mininterval=1.0, dynamic_ncols=True)  # None: off when not a TTY
+               disable=None if progress else True, mininterval=1.0, dynamic_ncols=True)  # None: off when not a TTY
     last_line = 0.0
     try:
         if not st["curve"]:
@@ -241,7 +242,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                     st["rounds"].append(round_entry({"seconds": round(seconds(), 3), "realloc_s": span, **info}))
                     # The table changed, so earlier perplexities are no longer the bar to beat.
                     st["best"] = valid_point()
-            if progress and distributed.is_main():
+            if progress:
                 tqdm.write(f"{desc} epoch {st['epoch']}: valid ppl {ppl:.2f}, lr {st['lr']:.4g}, {seconds():.0f} s")
             if checkpoint is not None and distributed.is_main():
                 _save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict(), "state": st,
