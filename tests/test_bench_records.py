@@ -1,0 +1,82 @@
+"""Run records: single-write appends under a lock, torn lines, meters."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+
+import pytest
+import torch
+
+from bench import meters, records
+
+
+def _record(i: int, pad: int = 0) -> dict:
+    return {"schema": records.SCHEMA, "run_id": f"r{i}", "status": "ok", "pad": "x" * pad}
+
+
+def _writer(path, start, n, pad):
+    for i in range(start, start + n):
+        records.append(path, _record(i, pad))
+
+
+def test_concurrent_writers_never_interleave(tmp_path):
+    # 200 KB lines: far above PIPE_BUF, so only the lock + single write keep them whole.
+    path = tmp_path / "records.jsonl"
+    procs = [mp.get_context("fork").Process(target=_writer, args=(path, k * 100, 25, 200_000)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    got = records.read(path)
+    assert sorted(r["run_id"] for r in got) == sorted(f"r{k * 100 + i}" for k in range(4) for i in range(25))
+    assert all(len(r["pad"]) == 200_000 for r in got)
+
+
+def test_append_never_rewrites_older_lines(tmp_path):
+    path = tmp_path / "records.jsonl"
+    records.append(path, _record(0))
+    before = path.read_bytes()
+    records.append(path, _record(1))
+    assert path.read_bytes().startswith(before)
+    assert [r["run_id"] for r in records.read(path)] == ["r0", "r1"]
+
+
+def test_torn_last_line_is_skipped_and_the_next_append_stays_whole(tmp_path):
+    path = tmp_path / "records.jsonl"
+    records.append(path, _record(0))
+    with open(path, "ab") as f:
+        f.write(json.dumps(_record(1)).encode()[:20])  # a writer killed mid-write
+    with pytest.warns(UserWarning, match="torn"):
+        assert [r["run_id"] for r in records.read(path)] == ["r0"]
+    records.append(path, _record(2))
+    with pytest.warns(UserWarning, match="torn"):
+        assert [r["run_id"] for r in records.read(path)] == ["r0", "r2"]
+
+
+def test_bad_status_and_foreign_schema_are_refused(tmp_path):
+    path = tmp_path / "records.jsonl"
+    with pytest.raises(ValueError, match="not one of"):
+        records.append(path, {**_record(0), "status": "crashed"})
+    assert not path.exists()  # nothing half-written
+    path.write_text(json.dumps({**_record(0), "schema": 99}) + "\n")
+    with pytest.raises(ValueError, match="schema 99"):
+        records.read(path)
+
+
+def test_missing_file_reads_as_empty(tmp_path):
+    assert records.read(tmp_path / "none.jsonl") == []
+
+
+def test_meters_on_cpu():
+    cpu = torch.device("cpu")
+    assert meters.gpu_peak_alloc_mb(cpu) is None and meters.gpu_nvml_used_mb(cpu) is None
+    big = torch.ones(64 * 2**20 // 4)  # 64 MiB resident
+    assert meters.cpu_peak_rss_mb() >= 64
+    del big
+    watch = meters.Stopwatch(cpu)
+    watch.start()
+    assert watch.running and watch.now() >= 0
+    span = watch.stop()
+    assert not watch.running and watch.elapsed == span >= 0
