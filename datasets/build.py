@@ -132,13 +132,14 @@ def _build(recipe: Recipe, out: Path) -> None:
 
     # Pass 2: encode into preallocated .npy files. -1 marks an out-of-vocabulary
     # token so the OOV rate is counted exactly, then it becomes <unk>.
-    stoi, unk_id = vocab.stoi, vocab.stoi[recipe.unk]
+    unk_id = vocab.stoi[recipe.unk]
+    lookup = _OOVMinusOne(vocab.stoi).__getitem__  # a C-level call per token: ~2x a .get listcomp
     oov, unk_rate = {}, {}
     for split in SPLITS:
         arr = np.lib.format.open_memmap(out / f"{split}.npy", mode="w+", dtype=np.int32, shape=(lengths[split],))
         pos, n_oov, buf = 0, 0, []
         for sent in _tokens(recipe, split):
-            buf += [stoi.get(w, -1) for w in sent]
+            buf.extend(map(lookup, sent))
             if len(buf) >= CHUNK:
                 pos, n_oov = _flush(arr, pos, buf, unk_id, n_oov)
                 buf = []
@@ -161,6 +162,11 @@ def _build(recipe: Recipe, out: Path) -> None:
         **recipe.notes,
     }
     (out / "info.json").write_text(json.dumps(info, indent=1))
+
+
+class _OOVMinusOne(dict):
+    def __missing__(self, key: str) -> int:
+        return -1
 
 
 def _flush(arr: np.ndarray, pos: int, buf: list[int], unk_id: int, n_oov: int) -> tuple[int, int]:
