@@ -80,6 +80,22 @@ def test_aclw_reader_on_real_valid_test(data_dir):
             assert any("<unk>" in s for s in sents)
 
 
+def test_aclw_small_loads_real_files_through_the_registry(data_dir, tmp_path):
+    """The real valid/test (checksums verified) in the mapped layout, linked
+    into a writable data dir; the real test text stands in for the absent train."""
+    folder = tmp_path / "aclw-small/ru"
+    folder.mkdir(parents=True)
+    real = data_dir / "aclw-small/ru"
+    for name, src in (("train", "test"), ("valid", "valid"), ("test", "test")):
+        (folder / f"{name}.txt").symlink_to(real / f"{src}.txt")
+    corpus = datasets.load("aclw-small-ru", data_dir=tmp_path, download=False)
+    assert corpus.info["oov_rate"]["test"] == 0.0 and 0 < corpus.info["oov_rate"]["valid"] < 0.5
+    assert corpus.info["sha256"]["aclw-small/ru/valid.txt"].startswith("a7e43647")
+    assert (folder / "train.txt.sha256").exists()  # unpublished checksum recorded on first use
+    n_lines = len((real / "valid.txt").read_text(encoding="utf-8").splitlines())
+    assert int((corpus.valid == corpus.vocab.stoi["<eos>"]).sum()) == n_lines
+
+
 def test_aclw_small_without_train_names_file_and_url(data_dir):
     with pytest.raises(DatasetError) as e:
         datasets.load("aclw-small-cs", data_dir=data_dir, download=False)
