@@ -141,6 +141,20 @@ def test_single_process_helpers_are_identity():
     assert D.grad_bytes(m) == 4 * sum(p.numel() for p in m.parameters())
 
 
+def test_grad_bytes_table_follows_the_parameter_counts():
+    """DDP's per-step traffic = every fp32 gradient; LightRNN's share of a full
+    softmax's shrinks as V grows (sqrt(V) against V), the paper's argument."""
+    from bench import ddp_bytes
+
+    rows = ddp_bytes.table()
+    for row in rows:
+        with torch.device("meta"):
+            m = models.build("lightrnn", row["V"], **ddp_bytes.preset_config("lightrnn", row["preset"]))
+        assert row["lightrnn MB"] * 2**20 == 4 * m.param_counts()["total"]
+    aclw = [r["lightrnn / lstm"] for r in sorted(rows[:-1], key=lambda r: r["V"])]
+    assert aclw == sorted(aclw, reverse=True) and rows[-1]["lightrnn / lstm"] < aclw[-1]
+
+
 @pytest.mark.slow
 def test_two_ranks_same_loss_params_and_eval_as_one(two_ranks):
     ranks = [r["train"] for r in two_ranks]
