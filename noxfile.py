@@ -113,3 +113,13 @@ def perf(session: nox.Session) -> None:
     if any((ROOT / ".benchmarks").glob("*/*.json")):
         args += ["--benchmark-compare", "--benchmark-compare-fail=mean:25%"]
     session.run(py, "-m", "pytest", *args, *session.posargs, external=True, env=_env())
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The prepared GPU run (bench/gpu_check.py): correctness, throughput and
+    memory of all four models at V = 206K and 793,471 (fp32 and bf16), the
+    reallocation at 793,471, short PTB runs; < 8 minutes on one CUDA device.
+    Set LIGHTRNN_SYSTEM_TORCH=1 to keep your CUDA torch. `-- ARGS` go to the script."""
+    py = _python()
+    session.run(py, "-m", "bench.gpu_check", "--budget-s", "420", *session.posargs, external=True)
