@@ -64,7 +64,8 @@ class HSMLM(LanguageModel):
         h, y = h.reshape(-1, h.shape[-1]), y.reshape(-1)             # [N, h], [N]
         cls = self.word_class[y]                                      # [N]
         class_lp = F.log_softmax(self.out_class(h), dim=-1).gather(1, cls[:, None])  # [N, 1]
-        # Only the target class's S output vectors: [N, S, h], never [N, V].
+        # Only the target class's S output vectors: [N, S, h], never [N, V]. On CPU this
+        # gather (N*S*h floats, 250 MB at V=200K, h=200) and its backward dominate.
         members = self.class_words[cls]                               # [N, S]
         idx = members.clamp(min=0)
         logits = torch.bmm(self.out_word.weight[idx], h.unsqueeze(2)).squeeze(2)
