@@ -17,7 +17,6 @@ import json
 import math
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,8 @@ import torch
 from tqdm import tqdm
 
 from bench import distributed, meters
-from datasets.batching import batchify, bptt_batches, eval_segments, num_batches
+from bench.evaluate import autocast, evaluate
+from datasets.batching import batchify, bptt_batches, num_batches
 from models import detach_state
 
 
@@ -59,36 +59,6 @@ class Result:
 
 class Diverged(RuntimeError):
     pass
-
-
-def autocast(device: torch.device, amp: str | None):
-    if amp is None:
-        return nullcontext()
-    if amp != "bf16":
-        raise ValueError(f"unknown --amp {amp!r}; choose from ['bf16']")
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-@torch.no_grad()
-def evaluate(model, ids, cfg: TrainConfig, device: torch.device) -> float:
-    """Perplexity = exp(summed NLL / tokens) with every target of `ids` scored once."""
-    model.eval()
-    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    # Data-parallel: each rank scores its share of the (independent) columns
-    # and the sums are all-reduced: the single process's perplexity, W times faster.
-    segments = eval_segments(ids, cfg.eval_batch_size)
-    for seg in distributed.eval_share(segments, distributed.rank(), distributed.world_size()):  # [L+1, B/W]
-        seg = seg.to(device)
-        state = model.init_state(seg.size(1))
-        for x, y in bptt_batches(seg, cfg.bptt):
-            with autocast(device, cfg.amp):
-                nll, state = model(x, y, state)
-            total += nll.double()
-            count += y.numel()
-    nll_sum, count = distributed.all_sum([total.item(), count])
-    assert count == len(ids) - 1, "evaluation must score every target exactly once"
-    mean = nll_sum / count
-    return math.exp(mean) if mean < 700 else math.inf
 
 
 def _plain(obj):
