@@ -1,0 +1,193 @@
+"""`python -m bench scaling`: how each model's cost grows with the vocabulary V.
+
+For every model and V on a 1K..1M grid: parameters, peak memory of training
+and training tokens/s (one training step as the trainer does it, h = 200,
+2 layers, batch 20 x 35). Each point runs in a fresh child process, so its
+peak memory is its own: GPU peak allocation when CUDA is present, else the
+rise of the child's peak RSS. A model stops being measured once its next
+point is predicted (linearly in V from the last one) to overrun its share of
+--time-budget or --mem-budget-mb; beyond that, and up to the paper's
+10M-word ClueWeb example, parameters are counted on the meta device.
+
+Writes <out>/scaling.{md,png,json}; prints log-log slopes fitted over V >= 30K.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+import models
+from bench import scaling_report
+from bench.microbench import Rig, param_counts
+
+MEASURE_GRID = [1_000, 3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 1_000_000]
+COUNT_GRID = [*MEASURE_GRID, 3_000_000, 10_000_000]  # 10M: the paper's ClueWeb vocabulary
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("scaling", help="params, peak memory and tokens/s against vocabulary size")
+    p.add_argument("--max-vocab", type=int, default=1_000_000, help="largest V to measure (default 1M)")
+    p.add_argument("--time-budget", type=float, default=240.0,
+                   help="seconds of measuring, shared equally by the models (default 240)")
+    p.add_argument("--mem-budget-mb", type=float, default=4000.0,
+                   help="skip a point predicted to need more peak memory (default 4000)")
+    p.add_argument("--models", nargs="+", default=None, help=f"default: all of {sorted(models.REGISTRY)}")
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--out", default="results", help="folder for scaling.md/.png/.json (default results)")
+    p.set_defaults(handler=run)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _status_kb(field: str) -> int:
+    """A /proc/self/status figure (VmRSS: now, VmHWM: peak) in KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
+    """One point, in a fresh process: build, one warm-up step, then timed steps."""
+    import torch
+
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    # A first step loads kernels and touches library pages (~150 MB of RSS on
+    # CPU): take it with a small model so the figure below is this model's own.
+    Rig(name, MEASURE_GRID[0], device=device).train_step()
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    else:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+    rss0 = _status_kb("VmRSS")
+    rig = Rig(name, vocab_size, device=device)
+    t0 = time.perf_counter()
+    rig.train_step()
+    warm = time.perf_counter() - t0
+    steps = int(np.clip(1.0 / max(warm, 1e-6), 2, 20))  # ~1 s of timed steps, at least 2
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        rig.train_step()
+    per_step = (time.perf_counter() - t0) / steps
+    if dev.type == "cuda":
+        peak_mb, kind = torch.cuda.max_memory_allocated(dev) / 2**20, "gpu_peak_alloc"
+    else:
+        peak_mb, kind = (_status_kb("VmHWM") - rss0) / 1024, "cpu_peak_rss_delta"
+    return {"tokens_per_s": rig.tokens / per_step, "s_per_step": per_step, "steps": steps,
+            "peak_mb": peak_mb, "memory": kind, "params_real": rig.model.param_counts()["total"]}
+
+
+def _child(conn, *args) -> None:
+    try:
+        conn.send(measure(*args))
+    except MemoryError as e:  # torch.OutOfMemoryError is a RuntimeError subclass too
+        conn.send({"error": f"out of memory: {e}"})
+    except RuntimeError as e:
+        conn.send({"error": str(e).splitlines()[0] if str(e) else type(e).__name__})
+
+
+def measure_in_child(ctx, *args) -> dict:
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, *args))
+    proc.start()
+    child.close()
+    try:
+        out = parent.recv()
+    except EOFError:  # killed (e.g. by the kernel's OOM killer) before it could answer
+        out = {"error": "measurement process died"}
+    proc.join()
+    if "error" in out:
+        out["error"] += f" (exit code {proc.exitcode})" if proc.exitcode else ""
+    return out
+
+
+def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> list[dict]:
+    """One row per (model, V) of COUNT_GRID; measured where budgets allow."""
+    # forkserver: children fork from a clean server that imported torch once
+    # (cheap, and no fork of a process whose thread pools have run).
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["torch", "models", "bench.cmd_scaling"])
+    share = budget_s / len(names)
+    rows = []
+    for name in names:
+        spent, last, stop = 0.0, None, None
+        for V in COUNT_GRID:
+            counts = param_counts(name, V)
+            row = {"model": name, "V": V, "params_total": counts["total"],
+                   "params_vocab": counts["total"] - counts["recurrent"]}
+            if stop is None and V > max_vocab:
+                stop = f"V > --max-vocab {max_vocab}"
+            if stop is None and last is not None:
+                grow = V / last["V"]  # predict linearly in V: safe for every model here
+                cost = 1.0 + (1 + last["steps"]) * last["s_per_step"] * grow
+                if spent + cost > share:
+                    stop = f"time budget ({share:.0f} s per model)"
+                elif last["peak_mb"] * grow > mem_mb:
+                    stop = f"memory budget ({mem_mb:.0f} MB)"
+            if stop is None:
+                t0 = time.perf_counter()
+                point = measure_in_child(ctx, name, V, device, threads)
+                spent += time.perf_counter() - t0
+                if "error" in point:
+                    stop = point["error"]
+                else:
+                    assert point.pop("params_real") == counts["total"], "meta count != real model"
+                    row.update(point, s_per_token=1 / point["tokens_per_s"])
+                    last = row
+                    log(f"{name:>9} V={V:>9,}: {point['tokens_per_s']:>9,.0f} tok/s, "
+                        f"peak {point['peak_mb']:>7,.0f} MB, {counts['total']:>13,} params")
+            row["source"] = "measured" if "tokens_per_s" in row else f"counted on meta ({stop})"
+            rows.append(row)
+    return rows
+
+
+def slope(rows: list[dict], model: str, key: str, min_v: int = 30_000) -> float | None:
+    """Least-squares slope of log(key) on log(V) over the model's rows with V >= min_v."""
+    pts = [(r["V"], r[key]) for r in rows if r["model"] == model and r["V"] >= min_v
+           and r.get(key) is not None and r[key] > 0]
+    if len(pts) < 2:
+        return None
+    v, y = np.log(np.array(pts, dtype=float)).T
+    return float(np.polyfit(v, y, 1)[0])
+
+
+def run(args: argparse.Namespace) -> int:
+    names = args.models or sorted(models.REGISTRY)
+    unknown = sorted(set(names) - set(models.REGISTRY))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; choose from {sorted(models.REGISTRY)}")
+    if args.max_vocab < MEASURE_GRID[0] or args.time_budget <= 0 or args.mem_budget_mb <= 0:
+        raise ValueError(f"--max-vocab must be >= {MEASURE_GRID[0]} and both budgets > 0")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    rows = sweep(names, args.max_vocab, args.time_budget, args.mem_budget_mb, args.device, args.threads)
+    slopes = {m: {k: slope(rows, m, k) for k in ("params_total", "params_vocab", "s_per_token", "peak_mb")}
+              for m in names}
+    meta = {"device": args.device, "threads": args.threads, "seconds": round(time.perf_counter() - t0, 1),
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpus": os.cpu_count(),
+            "time_budget_s": args.time_budget, "mem_budget_mb": args.mem_budget_mb}
+    (out / "scaling.json").write_text(json.dumps({"meta": meta, "slopes": slopes, "rows": rows}, indent=1))
+    (out / "scaling.md").write_text(scaling_report.markdown(rows, slopes, meta))
+    scaling_report.plot(rows, out / "scaling.png")
+    print(scaling_report.slopes_text(slopes))
+    print(f"wrote {out / 'scaling.md'}, {out / 'scaling.png'}, {out / 'scaling.json'} "
+          f"in {meta['seconds']:.0f} s")
+    return 0
