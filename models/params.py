@@ -43,7 +43,8 @@ def param_formula(name: str, V: int, **config) -> dict[str, int]:
         embedding, output = V * n, V * (h + 1)
     elif name == "hsm":
         K = max(1, round(math.sqrt(V)))
-        embedding, output = V * n, (K + V) * (h + 1)  # class vectors + one vector per word
+        S = math.ceil(V / K)
+        embedding, output = V * n, (K + K * S) * (h + 1)  # class vectors + K x S word slots
     elif name == "adaptive":
         cuts = list(c["cutoffs"] or default_cutoffs(V)) + [V]
         embedding = V * n

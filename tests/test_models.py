@@ -111,6 +111,12 @@ def test_hsm_classes_equal_sized_and_frequency_bins():
         assert m.n_classes == 7 and int(sizes.max() - sizes.min()) <= 1
         # class_words is the inverse of (word_class, word_slot)
         assert torch.equal(m.class_words[m.word_class, m.word_slot], torch.arange(50))
+    # Padded slots (K*S - V of them) are masked: no probability, no gradient.
+    m = small("hsm", 50).train()
+    nll, _ = m(*stream(50, 5, 3), m.init_state(3))
+    nll.backward()
+    pad = m.class_words < 0
+    assert int(pad.sum()) == 7 * 8 - 50 and torch.all(m.word_weight.grad[pad] == 0)
     freq = small("hsm", 50, class_mode="frequency").word_class
     assert torch.all(freq[1:] >= freq[:-1])  # consecutive id blocks
     with pytest.raises(ValueError, match="random"):
