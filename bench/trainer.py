@@ -204,7 +204,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             if st["epoch"] % per_round == 0 and st["epoch"] < cfg.epochs and st["epoch"] // per_round < cfg.rounds:
                 clock = meters.Stopwatch(device)
                 clock.start()
-                info = model.end_of_round(shard, local_b, cfg.bptt)
+                info = distributed.end_of_round(model, shard, local_b, cfg.bptt)  # DDP: summed tables, one matching
                 span = clock.stop()
                 if info:  # models without a between-rounds hook return {} at no cost
                     realloc_s += span

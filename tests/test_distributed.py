@@ -114,8 +114,20 @@ def reallocate() -> dict:
     return {"table": table.tolist(), "figures": figures, "allreduced": both.tolist()}
 
 
+def lightrnn_round() -> dict:
+    """A real LightRNN reallocation round: each rank's shard accumulated,
+    summed on rank 0, matched once there, the table broadcast."""
+    info, _ = D.init("cpu")
+    torch.manual_seed(0)
+    model = models.build("lightrnn", 30, embedding_dim=16, hidden_dim=16, layers=1, dropout=0.0)
+    ids = np.random.default_rng(1).integers(0, 30, 203).astype(np.int32)
+    before = model.word_table.tolist()
+    figures = D.end_of_round(model, D.shard_stream(ids, info.rank, info.world, 4), 4 // info.world, 5)
+    return {"before": before, "table": model.word_table.tolist(), "figures": figures}
+
+
 def _worker(out: Path) -> None:
-    result = {"train": train_and_eval(), "realloc": reallocate()}
+    result = {"train": train_and_eval(), "realloc": reallocate(), "lightrnn": lightrnn_round()}
     (out / f"rank{D.rank()}.json").write_text(json.dumps(result))
     D.shutdown()
 
@@ -139,6 +151,19 @@ def test_single_process_helpers_are_identity():
     assert D.reduce_sum_(t) is t and torch.equal(t, torch.arange(6.0)) and D.any_rank([False, True]) == [False, True]
     m = models.build("lstm", V, embedding_dim=16, hidden_dim=16, layers=1)
     assert D.grad_bytes(m) == 4 * sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.slow
+def test_two_ranks_reallocate_lightrnn_like_one_process(two_ranks):
+    ranks = [r["lightrnn"] for r in two_ranks]
+    single = lightrnn_round()
+    assert ranks[0]["table"] == ranks[1]["table"] == single["table"] != single["before"]
+    for got in ranks:
+        f = got["figures"]
+        assert f["world_size"] == 2 and f["moved"] == single["figures"]["moved"] > 0
+        np.testing.assert_allclose([f["pass_nll"], f["cost"]], [single["figures"]["pass_nll"],
+                                   single["figures"]["cost"]], rtol=1e-5)
+    assert ranks[0]["figures"] == ranks[1]["figures"]
 
 
 def test_grad_bytes_table_follows_the_parameter_counts():
@@ -181,6 +206,7 @@ def test_two_ranks_end_with_rank0s_table(two_ranks):
     for got in ranks:
         np.testing.assert_allclose(got["allreduced"], (r0 + r1).tolist(), rtol=1e-6)
         assert got["figures"]["cost"] == 1.5 and got["figures"]["world_size"] == 2
+        assert got["figures"]["seconds"] >= got["figures"]["seconds_match"] >= 0
     assert ranks[0]["figures"] == ranks[1]["figures"]  # rank 0's times everywhere
 
 

@@ -41,7 +41,8 @@ def read(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_ranks_train_like_one_process(tmp_path):
-    args = [*TINY, "--models", "lstm,lightrnn", "--set", "dropout=0.0", "--epochs", "2", "--rounds", "1"]
+    # 2 epochs in 2 rounds: LightRNN reallocates once, across the ranks
+    args = [*TINY, "--models", "lstm,lightrnn", "--set", "dropout=0.0", "--epochs", "2", "--rounds", "2"]
     proc = torchrun(*args, "--results", str(tmp_path / "two"))
     assert cli.main(["run", *args, "--results", str(tmp_path / "one")]) == 0
     _, err = proc.communicate(timeout=240)
@@ -52,9 +53,17 @@ def test_two_ranks_train_like_one_process(tmp_path):
         assert (a["world_size"], b["world_size"]) == (1, 2) and b["metrics"]["world_size"] == 2
         assert a["metrics"]["grad_bytes_per_step"] == b["metrics"]["grad_bytes_per_step"] > 0
         assert [c[0] for c in a["curve"]] == [c[0] for c in b["curve"]]  # same steps per epoch
-        np.testing.assert_allclose([c[2] for c in b["curve"]], [c[2] for c in a["curve"]], rtol=1e-5)
-        np.testing.assert_allclose(b["metrics"]["test_ppl"], a["metrics"]["test_ppl"], rtol=1e-5)
         assert a["curve"][0][2] != a["curve"][-1][2]  # it trained
+    # lstm: the same perplexities all along
+    np.testing.assert_allclose([c[2] for c in two[0]["curve"]], [c[2] for c in one[0]["curve"]], rtol=1e-5)
+    np.testing.assert_allclose(two[0]["metrics"]["test_ppl"], one[0]["metrics"]["test_ppl"], rtol=1e-5)
+    # lightrnn: the same up to the reallocation, whose summed loss tables reach the same
+    # optimum; words with tied costs (e.g. unseen in training) may land in other cells
+    (r1,), (r2,) = (r["rounds"][1:] for r in (one[1], two[1]))
+    upto = [c[2] for c in one[1]["curve"] if c[0] <= r1["step"]][:-1]  # before the post-round point
+    np.testing.assert_allclose([c[2] for c in two[1]["curve"]][: len(upto)], upto, rtol=1e-5)
+    assert r2["world_size"] == 2 and r2["seconds_reduce"] >= 0 and r2["seconds_broadcast"] >= 0
+    np.testing.assert_allclose([r2["pass_nll"], r2["cost"]], [r1["pass_nll"], r1["cost"]], rtol=1e-5)
 
 
 def _rank_process(parent: psutil.Process, rank: str) -> psutil.Process | None:
