@@ -11,7 +11,8 @@ the trainer calls it unconditionally. The pieces:
   (a view, no copy), aligned so the ranks together see the single process's
   global batch column for column.
 - `reduce_sum_` / `broadcast_`: chunked collectives for LightRNN's [V, R] and
-  [V, C] loss matrices (2.8 GB each at V = 793,471) and its word table.
+  [V, C] loss matrices (2.8 GB each at V = 793,471) and its word table; the
+  reallocation over ranks that uses them is in bench/ddp_realloc.py.
 - `grad_bytes`: what DDP all-reduces per step (the paper's argument: LightRNN's
   gradients are a small fraction of a full softmax's at large V).
 """
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 import inspect
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -244,66 +244,3 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
                  else "broadcast_buffers")
     ids = [device.index] if device.type == "cuda" else None
     return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_resync: False})
-
-
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
-def reallocate_across_ranks(
-    accumulate: Callable[[], tuple[Tensor, Tensor]],
-    match: Callable[[Tensor, Tensor], dict],
-    table: Callable[[], Tensor],
-    set_table: Callable[[Tensor], None],
-    device: torch.device,
-) -> dict:
-    """LightRNN's reallocation over ranks, each part timed:
-
-    1. accumulate: this rank's loss_row [V, R], loss_col [V, C] over its shard;
-    2. reduce: summed onto rank 0 (chunked reduce, not all-reduce: only rank 0
-       needs them, and the other ranks keep no second copy);
-    3. match: once, on rank 0 (it sets rank 0's table and returns figures);
-    4. broadcast: rank 0's table [V] to every rank, then `set_table` there.
-    Returns rank 0's figures plus the four times, identical on every rank.
-    """
-    t0 = _clock(device)
-    loss_row, loss_col = accumulate()
-    t1 = _clock(device)
-    reduce_sum_(loss_row, dst=0)
-    reduce_sum_(loss_col, dst=0)
-    t2 = _clock(device)
-    figures = match(loss_row, loss_col) if is_main() else {}
-    del loss_row, loss_col  # 2 x 2.8 GB at BillionW
-    t3 = _clock(device)
-    if _active():
-        cell_of_word = broadcast_(table().clone())
-        if not is_main():
-            set_table(cell_of_word)
-    t4 = _clock(device)
-    figures = dict(figures, seconds_accumulate=t1 - t0, seconds_reduce=t2 - t1, seconds_match=t3 - t2,
-                   seconds_broadcast=t4 - t3, seconds=t4 - t0, world_size=world_size())
-    return broadcast_object(figures)  # rank 0's times: the ones its record states
-
-
-def end_of_round(model, train_ids, batch_size: int, bptt: int) -> dict:
-    """The trainer's between-rounds hook. A single process calls the model's
-    own; data-parallel LightRNN (a model with a word table) reallocates over
-    ranks: its shard's loss tables, summed on rank 0, one matching, broadcast."""
-    if not _active() or getattr(model, "word_table", None) is None:
-        return model.end_of_round(train_ids, batch_size, bptt)
-    from models.realloc.accumulate import accumulate_losses, match
-
-    nll = []
-
-    def accumulate():
-        loss_row, loss_col, pass_nll = accumulate_losses(model, train_ids, batch_size, bptt)
-        nll.append(pass_nll)
-        return loss_row, loss_col
-
-    device = next(model.parameters()).device
-    figures = reallocate_across_ranks(accumulate, lambda lr, lc: match(model, lr, lc),
-                                      lambda: model.word_table, model.set_table, device)
-    figures["pass_nll"] = all_sum(nll)[0]  # the whole training stream's, as in one process
-    return figures

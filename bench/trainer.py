@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import distributed, meters
+from bench import ddp_realloc, distributed, meters
 from bench.evaluate import autocast, evaluate
 from datasets.batching import batchify, bptt_batches, num_batches
 from models import detach_state
@@ -204,7 +204,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             if st["epoch"] % per_round == 0 and st["epoch"] < cfg.epochs and st["epoch"] // per_round < cfg.rounds:
                 clock = meters.Stopwatch(device)
                 clock.start()
-                info = distributed.end_of_round(model, shard, local_b, cfg.bptt)  # DDP: summed tables, one matching
+                info = ddp_realloc.end_of_round(model, shard, local_b, cfg.bptt)  # DDP: summed tables, one matching
                 span = clock.stop()
                 if info:  # models without a between-rounds hook return {} at no cost
                     realloc_s += span

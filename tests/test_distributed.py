@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import models  # noqa: E402
+from bench import ddp_realloc  # noqa: E402
 from bench import distributed as D  # noqa: E402
 from datasets.batching import batchify, bptt_batches, eval_segments  # noqa: E402
 from models import detach_state  # noqa: E402
@@ -108,7 +109,7 @@ def reallocate() -> dict:
     def match(lr, lc):
         set_table(exact_table(lr, lc))
         return {"cost": 1.5}
-    figures = D.reallocate_across_ranks(lambda: loss_matrices(info.rank), match, lambda: table,
+    figures = ddp_realloc.reallocate_across_ranks(lambda: loss_matrices(info.rank), match, lambda: table,
                                         set_table, device)
     both = D.reduce_sum_(loss_matrices(info.rank)[0], dst=None, chunk_mb=1e-5)
     return {"table": table.tolist(), "figures": figures, "allreduced": both.tolist()}
@@ -122,7 +123,7 @@ def lightrnn_round() -> dict:
     model = models.build("lightrnn", 30, embedding_dim=16, hidden_dim=16, layers=1, dropout=0.0)
     ids = np.random.default_rng(1).integers(0, 30, 203).astype(np.int32)
     before = model.word_table.tolist()
-    figures = D.end_of_round(model, D.shard_stream(ids, info.rank, info.world, 4), 4 // info.world, 5)
+    figures = ddp_realloc.end_of_round(model, D.shard_stream(ids, info.rank, info.world, 4), 4 // info.world, 5)
     return {"before": before, "table": model.word_table.tolist(), "figures": figures}
 
 
