@@ -10,10 +10,11 @@ Phases, in order, each bounded by what is left of the budget:
    (what DDP all-reduces) for the four models at V = 206K and 793,471, batch
    100 x 32, fp32 and bf16 autocast; LightRNN 1000x2 against the baselines at
    Kim et al.'s LSTM-Word-Small (200x2), the paper's ACLW comparison;
-3. training: `python -m bench run` of each model on real data (PTB) to a fixed
-   time budget; its records land in <out>/records.jsonl, perplexity in the table;
-4. reallocation at V = 793,471: the loss-matrix pass on the device, then the
-   matching, timed apart.
+3. reallocation at V = 793,471: the loss-table pass of the BillionW LightRNN
+   on the device, then the matching, timed apart;
+4. training: `python -m bench run` of each model on real data (PTB) to a fixed
+   time budget; its records land in <out>/records.jsonl, perplexity in the table.
+The phases themselves are in bench/gpu_phases.py.
 Writes <out>/checks.jsonl (one record per measurement) and <out>/gpu_check.md,
 and prints a short summary last. Without CUDA it refuses (exit 2); `--device
 cpu --tiny` runs the same logic at toy sizes (used by the tests only).
@@ -30,22 +31,23 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tabulate import tabulate
 
-import models
-from bench import meters, records
-from bench.distributed import grad_bytes
-from bench.trainer import autocast
-from models.presets import preset_config
+from bench import records
+from bench.gpu_phases import (
+    ORDER,
+    check_normalisation,
+    measure_step,
+    model_config,
+    realloc_phase,
+    train_phase,
+)
 
-ORDER = ["lightrnn", "lstm", "hsm", "adaptive"]
 SIZES = {  # full: the paper's sizes; tiny: the CPU dry run of the tests
     "full": dict(vocabs=(206_000, 793_471), batch=100, bptt=32, measure_s=2.0, realloc_vocab=793_471,
                  realloc_batches=20, train_args=["--dataset", "ptb"]),
@@ -56,116 +58,12 @@ SIZES = {  # full: the paper's sizes; tiny: the CPU dry run of the tests
 }
 
 
-def model_config(name: str, tiny: bool, preset: str = "paper-aclw") -> dict:
-    """paper-aclw: LightRNN 1000x2 against Kim et al.'s LSTM-Word-Small (200x2)."""
-    return dict(embedding_dim=16, hidden_dim=16, layers=2) if tiny else preset_config(name, preset)
-
-
 class OutOfBudget(Exception):
     pass
 
 
 def _alarm(signum, frame):
     raise OutOfBudget("the phase ran out of its share of the time budget")
-
-
-def check_normalisation(name: str, device: torch.device) -> dict:
-    """Worst |logsumexp_V log P| and worst relative |NLL - (-sum gathered log P)|
-    over V = 7, 37, 64 (non-square tables included)."""
-    norm, nll_err = 0.0, 0.0
-    for V in (7, 37, 64):
-        torch.manual_seed(V)
-        m = models.build(name, V, embedding_dim=16, hidden_dim=16, layers=2, dropout=0.0).to(device).eval()
-        ids = torch.randint(0, V, (6, 3), device=device)  # a stream: y is x shifted by one
-        x, y = ids[:-1], ids[1:]
-        with torch.no_grad():
-            lp, _ = m.log_prob(x, m.init_state(3))  # [T, B, V]
-            nll, _ = m(x, y, m.init_state(3))
-        norm = max(norm, lp.double().logsumexp(-1).abs().max().item())
-        gathered = -lp.gather(2, y.unsqueeze(2)).double().sum()
-        nll_err = max(nll_err, abs(nll.item() - gathered.item()) / gathered.item())
-    return {"logsumexp_err": norm, "nll_rel_err": nll_err, "passed": norm < 1e-5 and nll_err < 1e-5}
-
-
-def measure_step(name: str, V: int, amp: str | None, sz: dict, tiny: bool, device: torch.device) -> dict:
-    """tokens/s of the trainer's step on a fixed random batch [bptt, batch]."""
-    torch.manual_seed(0)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    meters.reset_peaks(device)
-    with torch.device(device):  # allocate the parameters on the device directly
-        model = models.build(name, V, **model_config(name, tiny)).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    ids = torch.randint(0, V, (sz["bptt"] + 1, sz["batch"]), device=device)
-    x, y, state = ids[:-1], ids[1:], model.init_state(sz["batch"])
-
-    def step(state):
-        with autocast(device, amp):
-            nll, state = model(x, y, models.detach_state(state))
-        opt.zero_grad(set_to_none=True)
-        (nll / sz["batch"]).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        return state
-
-    for _ in range(3):  # warm-up: cuDNN plans, allocator pools
-        state = step(state)
-    meters.sync(device)
-    t0, steps = time.perf_counter(), 0
-    while steps < 5 or time.perf_counter() - t0 < sz["measure_s"]:
-        for _ in range(5):
-            state = step(state)
-        steps += 5
-        meters.sync(device)  # the clock reads finished work
-    seconds = time.perf_counter() - t0
-    return {"tokens_per_s": steps * y.numel() / seconds, "steps": steps, "seconds": seconds,
-            "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device),
-            "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
-            "params_total": sum(p.numel() for p in model.parameters()), "grad_bytes_per_step": grad_bytes(model)}
-
-
-def realloc_phase(sz: dict, tiny: bool, device: torch.device) -> dict:
-    """LightRNN's reallocation round at the paper's BillionW vocabulary and
-    model (2048x1): the loss-matrix pass over a few random batches on the
-    device, then the matching."""
-    from models.realloc import reallocation_round
-
-    V = sz["realloc_vocab"]
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = models.build("lightrnn", V, **model_config("lightrnn", tiny, "paper-billionw")).to(device)
-    n = sz["batch"] * (sz["bptt"] * sz["realloc_batches"] + 1)
-    ids = np.random.default_rng(0).integers(0, V, n).astype(np.int32)
-    meters.reset_peaks(device)
-    t0 = time.perf_counter()
-    figures = reallocation_round(model, ids, sz["batch"], sz["bptt"])
-    meters.sync(device)
-    return {"vocab_size": V, "tokens": n, "seconds": time.perf_counter() - t0,
-            "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device), **figures}
-
-
-def train_phase(sz: dict, device: torch.device, out: Path, data_dir: str | None, per_model_s: float,
-                deadline: float) -> list[dict]:
-    """`python -m bench run` of every model to a time budget, in a child
-    process (its own clock and memory counters); SIGTERM at the deadline makes
-    it write `interrupted` records rather than lose them."""
-    before = {r["run_id"] for r in records.read(out / "records.jsonl")} if (out / "records.jsonl").exists() else set()
-    cmd = [sys.executable, "-m", "bench", "run", *sz["train_args"], "--models", ",".join(ORDER),
-           "--device", device.type, "--max-time", str(per_model_s), "--results", str(out)]
-    if data_dir:
-        cmd += ["--data-dir", data_dir]
-    child = subprocess.Popen(cmd)
-    try:
-        child.wait(timeout=max(1.0, deadline - time.perf_counter()))
-    except subprocess.TimeoutExpired:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    if not (out / "records.jsonl").exists():
-        return []
-    return [r for r in records.read(out / "records.jsonl") if r["run_id"] not in before]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     # 3. reallocation at V = 793,471, cut short by an alarm so 40% of the budget stays for training
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, max(10.0, deadline - time.perf_counter() - 0.4 * args.budget_s))
+    fig: dict = {}
     try:
-        record("realloc", "ok", realloc_phase(sz, args.tiny, device))
+        realloc_phase(sz, args.tiny, device, fig)
+        record("realloc", "ok", fig)
     except (torch.OutOfMemoryError, OutOfBudget) as e:
         status = "oom" if isinstance(e, torch.OutOfMemoryError) else "interrupted"
-        record("realloc", status, {"vocab_size": sz["realloc_vocab"], "error": str(e).splitlines()[0]})
+        record("realloc", status, {**fig, "error": str(e).splitlines()[0]})
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     left = deadline - time.perf_counter()  # 4. training on real data, in a child process
@@ -251,8 +151,8 @@ def report(rows: dict, out: Path, env: dict, seconds: float, budget: float) -> i
         print(f"train {r['model']} on {r['dataset']}: {r['status']}, valid ppl {r['valid_ppl']}, "
               f"test ppl {r['test_ppl']}")
     for r in rows["realloc"]:
-        print(f"realloc V={r['vocab_size']}: " + json.dumps({k: v for k, v in r.items() if "_s" in k or k in
-                                                            ("seconds", "gap", "moved")}, default=str))
+        print(f"realloc V={r['vocab_size']}: " + json.dumps({k: v for k, v in r.items() if "seconds" in k or k in
+                                                            ("gap", "moved", "method", "error")}, default=str))
     failed = [r["model"] for r in rows["correctness"] if not r["passed"]]
     print(f"correctness: {'FAILED ' + ', '.join(failed) if failed else 'every model exactly normalised'}; "
           f"{seconds:.0f} s of {budget:.0f} s")
