@@ -14,6 +14,8 @@ MODELS = ["lstm", "hsm", "adaptive", "lightrnn"]
 NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "lightrnn": "LightRNN"}
 DASH = "-"
 BILLIONW = "billionw"
+# Per-round figures shown (the hook reports more; the record keeps all of them).
+ROUND_KEYS = ["seconds", "realloc_s", "moved", "cost", "lower_bound", "gap"]
 
 
 def fmt_params(n) -> str:
@@ -26,6 +28,13 @@ def fmt_params(n) -> str:
 
 def fmt_num(x, digits: int = 1) -> str:
     return DASH if x is None else f"{x:.{digits}f}"
+
+
+def fmt_fig(x) -> str:
+    """A per-round figure: 4 significant digits, large values in full."""
+    if x is None:
+        return DASH
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def _emb(rec) -> int | None:
@@ -180,10 +189,10 @@ def lightrnn_rounds(records) -> str:
             continue  # nothing beyond the initial table to show
         entries = [{**e, **{f"class {k}": v for k, v in (e.get("class_recovery") or {}).items()}}
                    for e in r.get("rounds", [])]
-        keys = sorted({k for e in entries for k, v in e.items()
-                       if isinstance(v, (int, float)) and k not in ("round", "epoch", "step")})
+        keys = [k for k in (*sorted({k for e in entries for k in e if k.startswith("class ")}), *ROUND_KEYS)
+                if any(e.get(k) is not None for e in entries)]
         rows = [[str(e["round"]), str(e["epoch"]), str(e["step"]),
-                 *(DASH if e.get(k) is None else f"{e[k]:.4g}" for k in keys)] for e in entries]
+                 *(fmt_fig(e.get(k)) for k in keys)] for e in entries]
         out.append(f"**{ds}** ({preset}), run {r['run_id']}\n\n{_md(['round', 'epoch', 'step', *keys], rows)}")
         case = r.get("case_study")
         if case:
