@@ -112,7 +112,8 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
         clock.start()
         ppl = evaluate(model, corpus.valid, cfg, device)
         st["eval_s"] += clock.stop()
-        st["curve"].append([st["step"], round(seconds(), 3), ppl])
+        # JSON has no inf/nan: a point that blew up is null on the curve.
+        st["curve"].append([st["step"], round(seconds(), 3), ppl if math.isfinite(ppl) else None])
         if not math.isfinite(ppl):
             raise Diverged(f"validation perplexity is {ppl}")
         return ppl
@@ -245,10 +246,11 @@ def _metrics(model, corpus, cfg, device, st, status) -> dict:
         clock = meters.Stopwatch(device)
         clock.start()
         test = evaluate(model, corpus.test, cfg, device)
+        test = test if math.isfinite(test) else None  # JSON has no inf
         st["eval_s"] += clock.stop()
     train_s, realloc_s = st["train_s"], st["realloc_s"]
     return {
-        "valid_ppl": valid, "test_ppl": test, "best_valid_ppl": min((c[2] for c in st["curve"]), default=None),
+        "valid_ppl": valid, "test_ppl": test, "best_valid_ppl": min((c[2] for c in st["curve"] if c[2] is not None), default=None),
         "params_total": counts["total"], "params_embedding": counts["embedding"],
         "params_output": counts["output"], "epochs": st["epoch"], "steps": st["step"], "final_lr": st["lr"],
         "train_s": train_s, "realloc_s": realloc_s, "eval_s": st["eval_s"],

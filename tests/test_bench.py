@@ -140,6 +140,13 @@ def test_nan_loss_is_diverged(tmp_path, monkeypatch):
     assert rec["status"] == "diverged" and "nan" in rec["error"]
 
 
+def test_infinite_validation_perplexity_is_diverged_and_recordable(tmp_path, monkeypatch):
+    monkeypatch.setattr("bench.trainer.evaluate", lambda *a: math.inf)
+    main(["run", *TINY, "--models", "lstm", "--epochs", "1", "--results", str(tmp_path), "--no-tables"])
+    (rec,) = records.read(tmp_path / "records.jsonl")  # written: no inf in the JSON
+    assert rec["status"] == "diverged" and rec["curve"][0][2] is None and rec["metrics"]["valid_ppl"] is None
+
+
 def test_exploding_learning_rate_is_diverged():
     corpus = tiny_corpus()
     torch.manual_seed(0)
