@@ -101,7 +101,7 @@ def asv(session: nox.Session) -> None:
     session.run(py, "-m", "asv", "run", "--machine", ASV_MACHINE, "-E", f"existing:{py}",
                 "--set-commit-hash", head, "--show-stderr", **run)
     session.run(py, "-m", "bench.regress", "--machine", ASV_MACHINE, "--python", py,
-                *session.posargs, **run)
+                "--commit", head, *session.posargs, **run)
 
 
 @nox.session

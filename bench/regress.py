@@ -1,9 +1,9 @@
 """Fail when the current commit's stored asv results regressed.
 
-    python -m bench.regress [--factor 1.3] [--machine ci-2core] [--python PATH]
+    python -m bench.regress [--factor 1.3] [--machine ci-2core] [--python PATH] [--commit SHA]
 
-Compares HEAD's stored result with the newest stored result of an ancestor
-commit (`git rev-list HEAD` order) through `asv compare`, and exits 1 when
+Compares the commit's (default HEAD) stored result with the newest stored
+result of one of its ancestors (`git rev-list` order) through `asv compare`, and exits 1 when
 any benchmark got slower / larger by more than `--factor` (asv marks those
 rows `+`; timings also need a statistically significant difference) or
 started failing (`!`). `asv compare` itself always exits 0, so its table is
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--machine", default="ci-2core", help="asv machine name (default ci-2core)")
     p.add_argument("--python", help="the python path asv ran with (selects the environment)")
     p.add_argument("--config", default="asv.conf.json")
+    p.add_argument("--commit", default="HEAD", help="the commit whose stored result to check (default HEAD)")
     args = p.parse_args(argv)
 
     config = Path(args.config)
@@ -84,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: asv config {config} not found", file=sys.stderr)
         return 2
     results_dir = config.parent / ".asv" / "results"
-    head = _git("rev-parse", "HEAD").strip()
+    head = _git("rev-parse", args.commit).strip()
     if head not in stored_commits(results_dir, args.machine):
-        print(f"error: no stored asv result for HEAD {head[:8]} in {results_dir / args.machine}",
+        print(f"error: no stored asv result for {head[:8]} in {results_dir / args.machine}",
               file=sys.stderr)
         return 2
-    prev = previous_commit(results_dir, args.machine, head, _git("rev-list", "HEAD").split())
+    prev = previous_commit(results_dir, args.machine, head, _git("rev-list", head).split())
     if prev is None:
         print(f"no earlier commit has a stored asv result on {args.machine}: nothing to compare")
         return 0
