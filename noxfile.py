@@ -97,7 +97,11 @@ def asv(session: nox.Session) -> None:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip()
     run = dict(external=True, env=_env())
-    session.run(py, "-m", "asv", "machine", "--yes", "--machine", ASV_MACHINE, **run)
+    # The machine file, written without prompts under the fixed name (`asv machine
+    # --yes --machine NAME` would store the name alone, not the hardware).
+    session.run(py, "-c", "import sys; from asv.machine import Machine, MachineCollection as M; "
+                "d = Machine.get_defaults(); d['machine'] = sys.argv[1]; M.save(sys.argv[1], d)",
+                ASV_MACHINE, **run)
     session.run(py, "-m", "asv", "run", "--machine", ASV_MACHINE, "-E", f"existing:{py}",
                 "--set-commit-hash", head, "--show-stderr", **run)
     session.run(py, "-m", "bench.regress", "--machine", ASV_MACHINE, "--python", py,
