@@ -3,6 +3,8 @@ the paper's sizes: the gradient of every parameter (fp32), counted on the
 meta device so a 1.6G-parameter baseline costs no memory.
 
     python -m bench.ddp_bytes            # writes results/ddp_bytes.md
+    torchrun --nproc_per_node=2 -m bench.ddp_bytes --measure --vocab 206000
+        # times one all-reduce of each model's gradient size on this machine
 
 The paper's argument for cheap data-parallel training: LightRNN's gradient
 grows like sqrt(V), a full softmax's like V. (A ring all-reduce moves about
@@ -12,12 +14,14 @@ grows like sqrt(V), a full softmax's like V. (A ring all-reduce moves about
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
 from tabulate import tabulate
 
 import models
+from bench import distributed
 from bench.distributed import grad_bytes
 from models.presets import paper_preset, preset_config
 
@@ -43,11 +47,42 @@ def table() -> list[dict]:
     return rows
 
 
+def measure(vocab_size: int, repeats: int = 3) -> list[dict]:
+    """Seconds of one all-reduce of a gradient-sized fp32 buffer per model
+    (the upper bound of DDP's per-step traffic cost: DDP overlaps it with
+    backward in buckets). Run under torchrun; CPU gloo or GPU NCCL."""
+    _, device = distributed.init("cuda" if torch.cuda.is_available() else "cpu")
+    preset = "paper-aclw" if vocab_size < VOCABS["billionw"] else "paper-billionw"
+    rows = []
+    for name in ORDER:
+        nbytes = bytes_per_step(name, vocab_size, preset)
+        buf = torch.ones(nbytes // 4, device=device)
+        distributed.reduce_sum_(buf, dst=None, chunk_mb=2**20)  # warm-up: connections, buffers
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            distributed.reduce_sum_(buf, dst=None, chunk_mb=2**20)  # one all-reduce (no chunking)
+        distributed.all_sum([0.0])  # ends with a sync on every backend
+        seconds = (time.perf_counter() - t0) / repeats
+        rows.append({"model": name, "V": vocab_size, "world": distributed.world_size(), "MB": nbytes / 2**20,
+                     "all-reduce s": seconds, "MB/s": nbytes / 2**20 / seconds})
+        del buf
+    main = distributed.is_main()
+    distributed.shutdown()
+    return rows if main else []  # rank 0 reports
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ddp_bytes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/ddp_bytes.md")
+    p.add_argument("--measure", action="store_true", help="time the all-reduces (under torchrun) instead")
+    p.add_argument("--vocab", type=int, default=VOCABS["aclw-czech"], help="V for --measure")
     args = p.parse_args(argv)
+    if args.measure:
+        rows = measure(args.vocab)
+        if rows:
+            print(tabulate(rows, headers="keys", tablefmt="github", floatfmt=".4g"))
+        return 0
     text = tabulate(table(), headers="keys", tablefmt="github", floatfmt=".4g")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -129,8 +129,11 @@ def lightrnn_round() -> dict:
 
 def _worker(out: Path) -> None:
     result = {"train": train_and_eval(), "realloc": reallocate(), "lightrnn": lightrnn_round()}
-    (out / f"rank{D.rank()}.json").write_text(json.dumps(result))
-    D.shutdown()
+    rank = D.rank()
+    from bench import ddp_bytes
+
+    result["measure"] = ddp_bytes.measure(2000)  # last: it ends the process group
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
 
 
 # ---------------------------------------------------------------- tests
@@ -165,6 +168,17 @@ def test_two_ranks_reallocate_lightrnn_like_one_process(two_ranks):
         np.testing.assert_allclose([f["pass_nll"], f["cost"]], [single["figures"]["pass_nll"],
                                    single["figures"]["cost"]], rtol=1e-5)
     assert ranks[0]["figures"] == ranks[1]["figures"]
+
+
+@pytest.mark.slow
+def test_all_reduce_timing_of_gradient_sizes(two_ranks):
+    from bench import ddp_bytes
+
+    rows, none = two_ranks[0]["measure"], two_ranks[1]["measure"]
+    assert none == [] and [r["model"] for r in rows] == ddp_bytes.ORDER
+    for r in rows:
+        assert r["world"] == 2 and r["all-reduce s"] > 0
+        assert r["MB"] * 2**20 == ddp_bytes.bytes_per_step(r["model"], 2000, "paper-aclw")
 
 
 def test_grad_bytes_table_follows_the_parameter_counts():
