@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             "time_budget_s": args.time_budget, "mem_budget_mb": args.mem_budget_mb}
     (out / "scaling.json").write_text(json.dumps({"meta": meta, "slopes": slopes, "rows": rows}, indent=1))
     (out / "scaling.md").write_text(scaling_report.markdown(rows, slopes, meta))
-    scaling_report.plot(rows, out / "scaling.png")
+    scaling_report.plot(rows, out / "scaling.png", slopes)
     print(scaling_report.slopes_text(slopes))
     print(f"wrote {out / 'scaling.md'}, {out / 'scaling.png'}, {out / 'scaling.json'} "
           f"in {meta['seconds']:.0f} s")

@@ -87,7 +87,8 @@ def markdown(rows: list[dict], slopes: dict, meta: dict) -> str:
     return "\n".join(out)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, slopes: dict | None = None) -> None:
+    """Three log-log panels; each legend gives the fitted slope per model when `slopes` is given."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -101,16 +102,20 @@ def plot(rows: list[dict], path: Path) -> None:
         for model, g in df.groupby("model"):
             if key in g.columns:  # absent when nothing was measured
                 g = g.dropna(subset=[key])
-                ax.loglog(g["V"], g[key], "o-", ms=3, label=model)
+                fitted = (slopes or {}).get(model, {}).get(key)
+                name = model if fitted is None else f"{model} (slope {fitted:.2f})"
+                ax.loglog(g["V"], g[key], "o-", ms=3, label=name)
         ax.set_xlabel("vocabulary size V")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
+        if ax.lines:  # nothing measured: no legend
+            ax.legend(fontsize=8)
     # Reference slopes through the smallest point of the params panel.
     v0, p0 = df["V"].min(), df["params_vocab"].min()
     grid = sorted(df["V"].unique())
     axes[0].loglog(grid, [p0 * v / v0 for v in grid], "k:", lw=0.8, label="slope 1")
     axes[0].loglog(grid, [p0 * (v / v0) ** 0.5 for v in grid], "k--", lw=0.8, label="slope 0.5")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)  # again, with the reference lines
     fig.suptitle("Cost against vocabulary size (log-log); params counted on the meta device beyond the measured V")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
