@@ -142,9 +142,10 @@ def handle(args) -> int:
     ckpt_dir = results / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     worst = 0
+    sha = records.git_sha()  # the code this process loaded (read now: others may commit meanwhile)
     with _Interrupt() as interrupt:
         for name in names:
-            rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt)
+            rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha)
             m = rec["metrics"]
             if main:
                 records.append(results / "records.jsonl", rec)
@@ -160,7 +161,7 @@ def handle(args) -> int:
     return 130 if interrupt.hit else worst
 
 
-def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt) -> dict:
+def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha) -> dict:
     mcfg = preset_config(name, preset, dict(args.model_set))
     torch.manual_seed(args.seed)
     model = models.build(name, len(corpus.vocab), **mcfg)
@@ -180,7 +181,7 @@ def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, int
         metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
     return {
         "schema": records.SCHEMA, "run_id": records.new_run_id(), "time": records.utc_now(),
-        "git_sha": records.git_sha(), "dataset": args.dataset, "model": name, "preset": preset,
+        "git_sha": sha, "dataset": args.dataset, "model": name, "preset": preset,
         "config": {"model": mcfg, "train": asdict(tcfg), "dataset": data_params}, "seed": args.seed,
         "vocab_size": len(corpus.vocab), "world_size": distributed.world_size(), "status": res.status, "stop_reason": res.stop_reason,
         "error": res.error, "resumed": resumed, "metrics": metrics, "curve": res.curve, "rounds": res.rounds,
