@@ -216,4 +216,7 @@ def case_study(model, corpus, n_rows: int = 5):
         from models.realloc.purity import table_case_study
     except ImportError:
         return None
-    return table_case_study(table, model.cols, corpus.vocab.words, n_rows)
+    words = corpus.vocab.words
+    if corpus.word_class is not None:  # synthetic: show each word's true class beside it
+        words = [f"{w}:c{c}" for w, c in zip(words, corpus.word_class.tolist(), strict=True)]
+    return table_case_study(table, model.cols, words, n_rows)

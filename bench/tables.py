@@ -15,6 +15,7 @@ NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive soft
 DASH = "-"
 BILLIONW = "billionw"
 # Per-round figures shown (the hook reports more; the record keeps all of them).
+CASE_WORDS = 12  # words shown per row of the final table (rows hold ~sqrt(V))
 ROUND_KEYS = ["seconds", "realloc_s", "moved", "cost", "lower_bound", "gap"]
 
 
@@ -196,8 +197,10 @@ def lightrnn_rounds(records) -> str:
         out.append(f"**{ds}** ({preset}), run {r['run_id']}\n\n{_md(['round', 'epoch', 'step', *keys], rows)}")
         case = r.get("case_study")
         if case:
-            text = case if isinstance(case, str) else "\n".join(" ".join(map(str, row)) for row in case)
-            out.append(f"Final word table, a few rows:\n\n```\n{text}\n```")
+            text = case if isinstance(case, str) else "\n".join(
+                " ".join(map(str, row[:CASE_WORDS])) + (" ..." if len(row) > CASE_WORDS else "") for row in case)
+            head = f"Final word table, the rows of the most frequent words (first {CASE_WORDS} columns):"
+            out.append(f"{head}\n\n```\n{text}\n```")
     return "\n\n".join(out) + "\n"
 
 
