@@ -1,0 +1,62 @@
+"""`python -m bench realloc --vocab V [--method M]`: time one reallocation on a
+realistic instance (bench/realloc_instances.py) or on loss tables saved from
+a real run (--load FILE.npz with loss_row, loss_col and optionally previous),
+and print one JSON object: V, R, C, method, seconds, cost, lower_bound, gap,
+previous_cost, moved, separable_bound, seconds_instance, peak_rss_mb."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def register(subparsers) -> None:
+    from models.realloc import METHODS
+
+    p = subparsers.add_parser("realloc", help="time word reallocation (cost, certified gap, memory)")
+    p.add_argument("--vocab", type=int, help="words in the generated instance (R = C = ceil(sqrt(V)))")
+    p.add_argument("--method", default="auto", help=f"one of {', '.join(METHODS)} (default auto)")
+    p.add_argument("--seed", type=int, default=0, help="instance seed (default 0)")
+    p.add_argument("--load", type=Path, help="a .npz with loss_row [V,R], loss_col [V,C] (and previous [V])")
+    p.set_defaults(handler=run)
+
+
+def load(path: Path) -> dict:
+    if not path.is_file():
+        raise OSError(f"no such file: {path}")
+    with np.load(path) as z:
+        missing = {"loss_row", "loss_col"} - set(z.files)
+        if missing:
+            raise ValueError(f"{path} lacks {sorted(missing)} (has {z.files})")
+        return {k: z[k] for k in z.files}
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.realloc_instances import make_instance
+    from models.realloc import METHODS, reallocate
+
+    if args.method not in METHODS:
+        raise ValueError(f"unknown method {args.method!r}; choose from {list(METHODS)}")
+    if (args.vocab is None) == (args.load is None):
+        raise ValueError("give exactly one of --vocab V or --load FILE.npz")
+    t0 = time.perf_counter()
+    inst = load(args.load) if args.load else make_instance(args.vocab, seed=args.seed)
+    t_inst = time.perf_counter() - t0
+    res = reallocate(inst["loss_row"], inst["loss_col"], args.method, inst.get("previous"), args.seed)
+    V, R = inst["loss_row"].shape
+    out = {"V": V, "R": R, "C": inst["loss_col"].shape[1], **res.summary(),
+           "seconds_instance": t_inst, "peak_rss_mb": peak_rss_mb()}
+    print(json.dumps(out))
+    return 0

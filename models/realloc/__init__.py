@@ -1,0 +1,100 @@
+"""Word reallocation for LightRNN (paper section 3.2): after a training round,
+re-place every word in the R x C table to minimise the total loss
+
+    sum_w loss_row[w, row(w)] + loss_col[w, col(w)],    cell = row * C + col,
+
+one word per cell. Every method returns a lower bound from LP duality, so each
+table comes with a certified distance to the optimum.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import exact, greedy, scalable
+from .bounds import as_f32, check_table, table_cost
+
+METHODS = ("auto", "exact", "auction", "greedy-paper", "greedy-cntk")
+AUTO_EXACT_MAX_V = 5000  # above this, exact LSA is minutes and GBs
+
+
+@dataclass
+class ReallocResult:
+    cell_of_word: np.ndarray  # [V] int64, row * C + col
+    cost: float
+    lower_bound: float
+    gap: float  # (cost - lower_bound) / lower_bound
+    previous_cost: float | None
+    moved: int  # words whose cell changed from `previous`
+    seconds: float
+    method: str
+    separable_bound: float | None = None  # row-only + column-only bound, for comparison
+
+    def summary(self) -> dict:
+        """JSON-ready figures (no table)."""
+        return {k: v for k, v in asdict(self).items() if k != "cell_of_word"}
+
+
+def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: int = 0) -> ReallocResult:
+    """Best table for loss_row [V, R] and loss_col [V, C] (numpy or torch).
+
+    Never worse than `previous` (kept when the method finds nothing better).
+    `seed` only breaks ties in the greedy methods; all are deterministic.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown reallocation method {method!r}; choose from {list(METHODS)}")
+    t0 = time.perf_counter()
+    Lr, Lc = as_f32(loss_row), as_f32(loss_col)
+    V, R = Lr.shape
+    if Lc.shape[0] != V:
+        raise ValueError(f"loss_row has {V} words but loss_col has {Lc.shape[0]}")
+    C = Lc.shape[1]
+    if R * C < V:
+        raise ValueError(f"table {R}x{C} has fewer cells than the {V} words")
+    prev = None
+    if previous is not None:
+        prev = np.asarray(previous.cpu() if hasattr(previous, "cpu") else previous, dtype=np.int64)
+        check_table(prev, R * C)
+    if method == "auto":
+        method = "exact" if V <= AUTO_EXACT_MAX_V else "auction"
+    sep = None
+    if method == "exact":
+        cell = exact.solve(Lr, Lc)
+        lb = table_cost(Lr, Lc, cell)  # optimal, so its cost is the bound
+    elif method == "auction":
+        out = scalable.solve(Lr, Lc, prev)
+        cell, lb, sep = out["cell_of_word"], out["lower_bound"], out["separable_bound"]
+    else:
+        cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(Lr, Lc, seed)
+        lb = greedy.bound(Lr, Lc)
+    check_table(cell, R * C)
+    cost = table_cost(Lr, Lc, cell)
+    prev_cost = None if prev is None else table_cost(Lr, Lc, prev)
+    if prev_cost is not None and prev_cost < cost:
+        cell, cost = prev.copy(), prev_cost
+    lb = min(lb, cost)  # a bound above a feasible cost is rounding; clip it
+    moved = 0 if prev is None else int((cell != prev).sum())
+    return ReallocResult(
+        cell_of_word=cell,
+        cost=cost,
+        lower_bound=lb,
+        gap=(cost - lb) / abs(lb) if lb else 0.0,
+        previous_cost=prev_cost,
+        moved=moved,
+        seconds=time.perf_counter() - t0,
+        method=method,
+        separable_bound=sep,
+    )
+
+
+def reallocation_round(model, train_ids, batch_size: int, bptt: int) -> dict:
+    """LightRNN's end-of-round step (see accumulate.py)."""
+    from .accumulate import reallocation_round as run
+
+    return run(model, train_ids, batch_size, bptt)
+
+
+__all__ = ["METHODS", "ReallocResult", "reallocate", "reallocation_round", "table_cost"]

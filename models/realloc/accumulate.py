@@ -1,0 +1,89 @@
+"""LightRNN's end-of-round step: one evaluation pass over the training stream
+accumulating the loss tables, then the matching, then the new table.
+
+    loss_row[w, i] = sum over occurrences of w of -log P_row(i)
+    loss_col[w, j] = sum over occurrences of w of -log P_col(j | current row of w)
+
+Columns that are empty in the word's current row are masked to -inf by the
+model (so its V words sum to 1). Their loss is unknown, not infinite: the
+word may move to a row where that column is filled. We charge the WORST
+finite column loss at that position (the largest -log P_col it saw), a
+finite, pessimistic cost that neither forbids nor favours those columns.
+The current cells are never masked, so the current table's total equals
+the pass's NLL exactly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from datasets.batching import batchify, bptt_batches
+
+
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _fits_on_device(device: torch.device, nbytes: int) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return 2 * nbytes < free  # leave room for the pass itself
+
+
+@torch.no_grad()
+def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Returns (loss_row [V, R] fp32, loss_col [V, C] fp32, total NLL of the pass).
+    Accumulates on the model's device with index_add_; when the tables do not
+    fit there they stay on the host and each batch's scores are moved to it."""
+    device = next(model.parameters()).device
+    V, R, C = model.vocab_size, model.rows, model.cols
+    host = not _fits_on_device(device, 4 * V * (R + C))
+    where = torch.device("cpu") if host else device
+    loss_row = torch.zeros(V, R, device=where)
+    loss_col = torch.zeros(V, C, device=where)
+    nll = torch.zeros((), dtype=torch.float64, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        state = model.init_state(batch_size)
+        for x, y in bptt_batches(batchify(np.asarray(train_ids), batch_size), bptt):
+            x, y = x.to(device), y.to(device)
+            row_lp, col_lp, state = model.row_col_logprobs(x, y, state)  # [T,B,R], [T,B,C]
+            row_lp, col_lp, yf = row_lp.reshape(-1, R), col_lp.reshape(-1, C), y.reshape(-1)
+            masked = torch.isinf(col_lp)
+            worst = col_lp.masked_fill(masked, float("inf")).min(1, keepdim=True).values  # [N, 1]
+            col_lp = torch.where(masked, worst, col_lp)
+            nll -= (row_lp.gather(1, model.word_row[yf, None]) + col_lp.gather(1, model.word_col[yf, None])).sum().double()
+            loss_row.index_add_(0, yf.to(where), -row_lp.to(where))
+            loss_col.index_add_(0, yf.to(where), -col_lp.to(where))
+    finally:
+        model.train(was_training)
+    return loss_row, loss_col, float(nll)
+
+
+def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "auto") -> dict:
+    """Solve the matching for the model's current table and install the result."""
+    from . import reallocate
+
+    previous = model.word_table.cpu().numpy()
+    result = reallocate(loss_row, loss_col, method=method, previous=previous)
+    model.set_table(torch.from_numpy(result.cell_of_word))
+    return result.summary()
+
+
+def reallocation_round(model, train_ids, batch_size: int, bptt: int, method: str = "auto") -> dict:
+    """The whole round, each part timed. JSON-ready figures for the run record."""
+    device = next(model.parameters()).device
+    t0 = _clock(device)
+    loss_row, loss_col, nll = accumulate_losses(model, train_ids, batch_size, bptt)
+    t1 = _clock(device)
+    figures = match(model, loss_row, loss_col, method)
+    t2 = _clock(device)
+    figures.update(pass_nll=nll, seconds_accumulate=t1 - t0, seconds_match=t2 - t1, seconds=t2 - t0)
+    return figures

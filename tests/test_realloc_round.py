@@ -1,0 +1,123 @@
+"""The reallocation round on a real LightRNN: loss tables against a direct
+per-token computation, the current table's total against the model's NLL;
+class-recovery scores; the `bench realloc` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import models
+from bench.cli import main
+from datasets.batching import batchify, bptt_batches
+from models.realloc import table_cost
+from models.realloc.accumulate import accumulate_losses, reallocation_round
+from models.realloc.purity import adjusted_mutual_info, table_case_study, table_class_scores
+
+V, B, T = 23, 3, 4  # 5 x 5 table: two empty cells, so masking is exercised
+
+
+@pytest.fixture
+def model_and_ids():
+    torch.manual_seed(0)
+    model = models.build("lightrnn", V, embedding_dim=8, hidden_dim=8, layers=1, dropout=0.5)
+    ids = np.random.default_rng(0).integers(0, V, B * 9 + 1)
+    return model, ids
+
+
+@torch.no_grad()
+def direct_tables(model, ids):
+    """Per token, from model.log_prob (the full [V] distribution, another code
+    path): P_row(i) = sum of P over row i's words; P_col(j | r) = P(word at
+    (r, j)) / P_row(r); an empty cell gets the worst finite column loss."""
+    model.eval()
+    R, C = model.rows, model.cols
+    cell_word = model.cell_word.view(R, C)
+    Lr, Lc = np.zeros((V, R)), np.zeros((V, C))
+    state = model.init_state(B)
+    for x, y in bptt_batches(batchify(ids, B), T):
+        lp, state = model.log_prob(x, state)  # [T, B, V]
+        for t in range(x.shape[0]):
+            for b in range(B):
+                w, p = int(y[t, b]), lp[t, b].double()
+                row_lp = torch.stack([torch.logsumexp(p[cell_word[i][cell_word[i] >= 0]], 0) for i in range(R)])
+                r = int(model.word_row[w])
+                col_loss = torch.full((C,), float("nan"), dtype=torch.float64)
+                filled = cell_word[r] >= 0
+                col_loss[filled] = -(p[cell_word[r][filled]] - row_lp[r])
+                col_loss[~filled] = col_loss[filled].max()
+                Lr[w] -= row_lp.numpy()
+                Lc[w] += col_loss.numpy()
+    return Lr, Lc
+
+
+def test_tables_match_direct_and_total_is_nll(model_and_ids):
+    model, ids = model_and_ids
+    model.train()
+    loss_row, loss_col, nll = accumulate_losses(model, ids, B, T)
+    assert model.training  # mode restored
+    Lr, Lc = direct_tables(model, ids)
+    np.testing.assert_allclose(loss_row.numpy(), Lr, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(loss_col.numpy(), Lc, rtol=1e-4, atol=1e-4)
+    model.eval()
+    with torch.no_grad():
+        state, total = model.init_state(B), 0.0
+        for x, y in bptt_batches(batchify(ids, B), T):
+            out, state = model(x, y, state)
+            total += float(out)
+    table = model.word_table.numpy()
+    assert table_cost(loss_row.numpy(), loss_col.numpy(), table) == pytest.approx(total, rel=1e-5)
+    assert nll == pytest.approx(total, rel=1e-5)
+
+
+def test_round_installs_a_better_table(model_and_ids):
+    model, ids = model_and_ids
+    before = model.word_table.clone()
+    fig = reallocation_round(model, ids, B, T)
+    assert fig["cost"] <= fig["previous_cost"] and fig["lower_bound"] <= fig["cost"]
+    assert fig["moved"] == int((model.word_table != before).sum())
+    assert set(fig) >= {"method", "gap", "seconds_accumulate", "seconds_match", "seconds", "pass_nll"}
+    json.dumps(fig)
+    assert np.unique(model.word_table.numpy()).size == V
+
+
+def test_ami_properties():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, 300)
+    assert adjusted_mutual_info(a, a) == pytest.approx(1.0)
+    assert adjusted_mutual_info(a, (a + 1) % 5) == pytest.approx(1.0)  # relabelling
+    assert abs(adjusted_mutual_info(a, rng.integers(0, 5, 300))) < 0.05
+    sk = pytest.importorskip("sklearn.metrics")
+    b = np.where(rng.random(300) < 0.6, a, rng.integers(0, 7, 300))
+    assert adjusted_mutual_info(a, b) == pytest.approx(sk.adjusted_mutual_info_score(a, b), abs=1e-9)
+
+
+def test_class_scores_and_case_study():
+    cols, classes = 4, np.repeat(np.arange(3), 4)  # 12 words, 3 classes of 4
+    by_row = np.arange(12)  # class k fills row k exactly
+    s = table_class_scores(by_row, cols, classes)
+    assert s["row_ami"] == pytest.approx(1.0) and s["row_purity"] == 1.0
+    assert s["col_ami"] < 0.1
+    words = [f"w{i}" for i in range(12)]
+    rows = table_case_study(by_row[::-1].copy(), cols, words, n_rows=2)
+    assert rows == [["w3", "w2", "w1", "w0"], ["w7", "w6", "w5", "w4"]]
+
+
+def test_bench_realloc_prints_json(capsys, tmp_path):
+    assert main(["realloc", "--vocab", "150", "--method", "greedy-cntk"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["V"] == 150 and out["R"] == out["C"] == 13 and out["method"] == "greedy-cntk"
+    assert out["lower_bound"] <= out["cost"] and out["peak_rss_mb"] > 0
+    path = tmp_path / "inst.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, loss_row=rng.random((12, 4), dtype=np.float32), loss_col=rng.random((12, 3), dtype=np.float32))
+    assert main(["realloc", "--load", str(path), "--method", "exact"]) == 0
+    assert json.loads(capsys.readouterr().out)["gap"] == 0.0
+    assert main(["realloc", "--vocab", "10", "--method", "nope"]) == 2
+    assert "choose from" in capsys.readouterr().err
+    np.savez(path, loss_row=rng.random((12, 4)))
+    assert main(["realloc", "--load", str(path)]) == 2
+    assert "lacks ['loss_col']" in capsys.readouterr().err
