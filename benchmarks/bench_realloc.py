@@ -1,0 +1,63 @@
+"""LightRNN's reallocation: the loss-accumulation pass over training text and
+the matching solvers, on realistic instances (bench/realloc_instances.py)."""
+
+from __future__ import annotations
+
+import torch
+
+import models
+from bench.realloc_instances import make_instance
+from models.realloc.accumulate import accumulate_losses
+from models.throughput import zipf_ids
+
+# Seconds per call at these sizes on one shared core; exact LSA is cubic, so 2K only.
+LARGEST = {"exact": 2_000, "greedy-cntk": 50_000, "auction": 10_000}
+
+
+class Matching:
+    params = (list(LARGEST), [2_000, 10_000, 50_000])
+    param_names = ["method", "V"]
+    number, repeat, rounds, warmup_time = 1, 1, 1, 0.0  # 1-20 s per call
+    timeout = 300
+
+    def setup(self, method, vocab_size):
+        if vocab_size > LARGEST[method]:
+            raise NotImplementedError  # asv: skipped (too slow for the 10-minute suite)
+        self.inst = make_instance(vocab_size, seed=0)
+
+    def time_reallocate(self, method, vocab_size):
+        models.reallocate(self.inst["loss_row"], self.inst["loss_col"], method=method,
+                          previous=self.inst["previous"])
+
+
+class MatchingQuality:
+    """Certified distance above the optimum (LP-duality bound), in percent, at
+    a size every method solves in seconds: a solver change that loses quality shows."""
+
+    params = [list(LARGEST)]
+    param_names = ["method"]
+    unit = "percent"
+
+    def setup(self, method):
+        self.inst = make_instance(2_000, seed=0)
+
+    def track_gap_percent(self, method):
+        r = models.reallocate(self.inst["loss_row"], self.inst["loss_col"], method=method,
+                              previous=self.inst["previous"])
+        return 100 * r.gap
+
+
+class LossPass:
+    """The extra pass over training text that fills loss_row [V, R] and loss_col [V, C]."""
+
+    params = [[10_000, 50_000, 200_000]]
+    param_names = ["V"]
+    number, repeat, rounds, warmup_time = 1, (2, 3, 6.0), 1, 0.0
+
+    def setup(self, vocab_size):
+        torch.manual_seed(0)
+        self.model = models.build("lightrnn", vocab_size)
+        self.ids = zipf_ids(vocab_size, (14_001,)).numpy()  # 20 batches of 20 x 35
+
+    def time_accumulate_losses(self, vocab_size):
+        accumulate_losses(self.model, self.ids, 20, 35)
