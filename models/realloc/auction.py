@@ -44,19 +44,30 @@ class Auction:
         self.dummies_free = len(cap) - len(cand) if self.unit else 0
         self.rounds = 0
 
+    def reset(self) -> None:
+        """Back to zero prices and no assignment (keeping the candidates)."""
+        self.price[:] = 0.0
+        self.slot[:], self.owner[:], self.count[:] = -1, -1, 0
+        self.dummies_free = len(self.cap) - len(self.cand) if self.unit else 0
+
     def add_column(self, obj: np.ndarray, cost: np.ndarray) -> None:
         """Append one candidate slot per word (obj < 0: none)."""
         self.cand = np.column_stack([self.cand, np.maximum(obj, 0)])
         self.cost = np.column_stack([self.cost, np.where(obj >= 0, cost, np.inf)])
 
     def replace_candidates(self, cand: np.ndarray, cost: np.ndarray) -> None:
-        """New candidate lists; each word keeps what it holds (appended last)."""
+        """New candidate lists; each word keeps what it holds (appended last
+        unless already among them: a duplicate would make best == second
+        and its owner bid only eps at a time)."""
         w = np.arange(len(cand))
         held = self.slot >= 0
         last_obj = np.where(held, self.cand[w, np.maximum(self.slot, 0)], 0)
         last_cost = np.where(held, self.cost[w, np.maximum(self.slot, 0)], np.inf)
-        self.cand, self.cost = np.column_stack([cand, last_obj]), np.column_stack([cost, last_cost])
-        self.slot = np.where(held, cand.shape[1], -1)
+        there = (cand == last_obj[:, None]) & held[:, None]  # [V, K]
+        inside = there.any(1)
+        self.cand = np.column_stack([cand, last_obj])
+        self.cost = np.column_stack([cost, np.where(inside, np.inf, last_cost)])
+        self.slot = np.where(held, np.where(inside, there.argmax(1), cand.shape[1]), -1)
 
     def values(self, words=None) -> np.ndarray:
         """[n, K] cost + price of each candidate."""
