@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("scaling", help="params, peak memory and tokens/s against vocabulary size")
     p.add_argument("--max-vocab", type=int, default=1_000_000, help="largest V to measure (default 1M)")
     p.add_argument("--time-budget", type=float, default=240.0,
-                   help="seconds of measuring, shared equally by the models (default 240)")
+                   help="seconds of measuring, shared by the models (default 240)")
     p.add_argument("--mem-budget-mb", type=float, default=4000.0,
                    help="skip a point predicted to need more peak memory (default 4000)")
     p.add_argument("--models", nargs="+", default=None, help=f"default: all of {sorted(models.REGISTRY)}")
@@ -123,9 +123,10 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> lis
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["torch", "models", "bench.cmd_scaling"])
-    share = budget_s / len(names)
-    rows = []
-    for name in names:
+    rows, used = [], 0.0
+    for i, name in enumerate(names):
+        # An equal share of what is left: time a cheap model did not use goes to the later ones.
+        share = (budget_s - used) / (len(names) - i)
         spent, last, stop = 0.0, None, None
         for V in COUNT_GRID:
             counts = param_counts(name, V)
@@ -137,7 +138,7 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> lis
                 grow = V / last["V"]  # predict linearly in V: safe for every model here
                 cost = 1.0 + (1 + last["steps"]) * last["s_per_step"] * grow
                 if spent + cost > share:
-                    stop = f"time budget ({share:.0f} s per model)"
+                    stop = f"time budget ({share:.0f} s for this model)"
                 elif last["peak_mb"] * grow > mem_mb:
                     stop = f"memory budget ({mem_mb:.0f} MB)"
             if stop is None:
@@ -154,6 +155,7 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> lis
                         f"peak {point['peak_mb']:>7,.0f} MB, {counts['total']:>13,} params")
             row["source"] = "measured" if "tokens_per_s" in row else f"counted on meta ({stop})"
             rows.append(row)
+        used += spent
     return rows
 
 
