@@ -113,7 +113,7 @@ def solve(
     target_gap: float = 1e-4,
     max_colgen: int = 30,
     per_word: int = 4,
-    pricing_budget: float = 4e9,
+    pricing_budget: float = 3e10,  # pairs x C; 4e9 capped the scans at V = 793K and left a loose bound
 ) -> dict:
     """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'rounds'}.
 
