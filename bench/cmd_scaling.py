@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import models
-from bench import scaling_report
+from bench import records, scaling_report
 from bench.microbench import Rig, param_counts
 
 MEASURE_GRID = [1_000, 3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 1_000_000]
@@ -186,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
     meta = {"device": args.device, "threads": args.threads, "seconds": round(time.perf_counter() - t0, 1),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpus": os.cpu_count(),
             "time_budget_s": args.time_budget, "mem_budget_mb": args.mem_budget_mb}
-    (out / "scaling.json").write_text(json.dumps({"meta": meta, "slopes": slopes, "rows": rows}, indent=1))
-    (out / "scaling.md").write_text(scaling_report.markdown(rows, slopes, meta))
+    records.write_text_atomic(out / "scaling.json", json.dumps({"meta": meta, "slopes": slopes, "rows": rows}, indent=1))
+    records.write_text_atomic(out / "scaling.md", scaling_report.markdown(rows, slopes, meta))
     scaling_report.plot(rows, out / "scaling.png", slopes)
     print(scaling_report.slopes_text(slopes))
     print(f"wrote {out / 'scaling.md'}, {out / 'scaling.png'}, {out / 'scaling.json'} "

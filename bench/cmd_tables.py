@@ -21,9 +21,7 @@ def regenerate(results: Path) -> list[Path]:
         raise FileNotFoundError(f"no records at {src}; run `python -m bench run --results {results}` first")
     recs = records.read(src)
     out = results / "tables.md"
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(tables.render(recs))
-    tmp.replace(out)
+    records.write_text_atomic(out, tables.render(recs))
     paths = [out, *plots.curves(recs, results / "plots"), *plots.class_recovery(recs, results / "plots")]
     for p in paths:
         print(f"wrote {p}")

@@ -142,8 +142,7 @@ def report(rows: dict, out: Path, env: dict, seconds: float, budget: float) -> i
         if items:
             flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in items]
             parts.append(f"## {kind}\n\n" + tabulate(flat, headers="keys", tablefmt="github", floatfmt=".4g"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu_check.md").write_text("\n\n".join(parts) + "\n")
+    records.write_text_atomic(out / "gpu_check.md", "\n\n".join(parts) + "\n")
     summary = [[r["model"], r["vocab_size"], r["amp"], r.get("tokens_per_s"), r.get("gpu_peak_alloc_mb"),
                 r.get("grad_bytes_per_step", 0) / 2**20] for r in rows["throughput"]]
     print(tabulate(summary, headers=["model", "V", "amp", "tok/s", "peak MB", "grad MB/step"], floatfmt=".4g"))

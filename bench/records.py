@@ -45,6 +45,16 @@ def append(path: str | os.PathLike, record: dict) -> None:
         os.close(fd)  # closing releases the lock
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Replace a generated file (table, report) whole: a crash mid-write
+    leaves the previous version, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read(path: str | os.PathLike) -> list[dict]:
     """All records in `path` ([] if it does not exist). A torn line (a writer
     killed mid-write) is skipped with a warning; a foreign schema is an error."""
