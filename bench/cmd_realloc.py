@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import sys
 import time
@@ -24,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--method", default="auto", help=f"one of {', '.join(METHODS)} (default auto)")
     p.add_argument("--seed", type=int, default=0, help="instance seed (default 0)")
     p.add_argument("--load", type=Path, help="a .npz with loss_row [V,R], loss_col [V,C] (and previous [V])")
+    p.add_argument("--target-gap", type=float, default=1e-4, help="auction: stop below this certified gap")
+    p.add_argument("--max-seconds", type=float, help="auction: start no round that would end past this")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr (the JSON alone)")
     p.set_defaults(handler=run)
 
 
@@ -51,10 +55,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown method {args.method!r}; choose from {list(METHODS)}")
     if (args.vocab is None) == (args.load is None):
         raise ValueError("give exactly one of --vocab V or --load FILE.npz")
+    if not args.quiet:  # stderr, so stdout stays one JSON object
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="realloc: %(message)s")
     t0 = time.perf_counter()
     inst = load(args.load) if args.load else make_instance(args.vocab, seed=args.seed)
     t_inst = time.perf_counter() - t0
-    res = reallocate(inst["loss_row"], inst["loss_col"], args.method, inst.get("previous"), args.seed)
+    res = reallocate(inst["loss_row"], inst["loss_col"], args.method, inst.get("previous"), args.seed,
+                     target_gap=args.target_gap, max_seconds=args.max_seconds)
     V, R = inst["loss_row"].shape
     out = {"V": V, "R": R, "C": inst["loss_col"].shape[1], **res.summary(),
            "seconds_instance": t_inst, "peak_rss_mb": peak_rss_mb()}

@@ -81,14 +81,16 @@ def measure_step(name: str, V: int, amp: str | None, sz: dict, tiny: bool, devic
             "params_total": sum(p.numel() for p in model.parameters()), "grad_bytes_per_step": grad_bytes(model)}
 
 
-def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict) -> None:
+def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict, deadline: float) -> None:
     """LightRNN's reallocation at the BillionW vocabulary, filling `fig` as it
     goes (so a phase cut short still reports its first part):
     (a) the loss-table pass of the paper's BillionW model (2048x1) on the
         device over Zipf-distributed ids: tokens/s (a BillionW epoch is ~0.8G);
     (b) the matching, on a realistic instance (bench/realloc_instances.py):
         a pass over a few batches leaves most of 793K words unseen, a tie-ridden
-        instance unlike a trained model's, so it would time the wrong problem."""
+        instance unlike a trained model's, so it would time the wrong problem;
+        it stops improving the table when another round would end past
+        `deadline` (perf_counter seconds)."""
     from bench.realloc_instances import make_instance
     from models.realloc import reallocate
     from models.realloc.accumulate import accumulate_losses
@@ -111,7 +113,8 @@ def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict) -> None
     t0 = time.perf_counter()
     inst = make_instance(V)
     fig["seconds_instance"] = time.perf_counter() - t0
-    res = reallocate(inst["loss_row"], inst["loss_col"], previous=inst["previous"])
+    res = reallocate(inst["loss_row"], inst["loss_col"], previous=inst["previous"],
+                     max_seconds=max(0.0, deadline - time.perf_counter()))
     fig.update({k: v for k, v in res.summary().items() if k != "seconds"}, seconds_match=res.seconds)
 
 

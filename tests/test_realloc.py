@@ -114,6 +114,24 @@ def test_auction_within_margin_of_exact(V, R, C):
     assert res.separable_bound <= res.lower_bound  # the cell prices are the tighter bound
 
 
+def test_auction_stops_at_target_gap_or_time_budget():
+    """Column generation runs until the certified gap is under target_gap; a
+    loose target or a spent time budget ends it after the first pricing, with
+    a valid table and bound all the same."""
+    from models.realloc import scalable
+
+    inst = make_instance(600, 25, 25, seed=3)
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    opt = reallocate(Lr, Lc, "exact").cost
+    full = scalable.solve(Lr, Lc, inst["previous"], target_gap=1e-9)
+    assert full["colgen"] > 1
+    for kw in ({"target_gap": 1.0}, {"max_seconds": 0.0}):
+        out = scalable.solve(Lr, Lc, inst["previous"], target_gap=kw.get("target_gap", 1e-9),
+                             max_seconds=kw.get("max_seconds"))
+        assert out["colgen"] == 1
+        assert out["lower_bound"] <= opt <= table_cost(Lr, Lc, out["cell_of_word"])
+
+
 @pytest.mark.parametrize("method", SOLVERS)
 def test_never_worse_than_previous(method):
     inst = make_instance(150, 13, 12, seed=7)
@@ -136,3 +154,25 @@ def test_torch_input_and_bad_input():
         reallocate(Lr, Lc[:, :3], "exact")
     with pytest.raises(ValueError, match="same cell"):
         reallocate(Lr, Lc, "exact", previous=np.zeros(20, dtype=np.int64))
+
+
+@pytest.mark.parametrize("T", [1e-3, 0.05, 1.0, 30.0])
+def test_soft_min_row_bounds_are_below_the_exact_minimum(T):
+    """bounds.row_bounds (bf16 or fp32 product) never exceeds min_j lc[w, j] + pi[i, j],
+    and is within T log C (+ its rounding slack) of it."""
+    import torch
+
+    from models.realloc.bounds import MATMUL_SLACK, row_bounds
+
+    rng = np.random.default_rng(int(T * 1000))
+    n, R, C = 300, 17, 23
+    lc = (rng.gamma(2.0, 3.0, (n, C)) * rng.integers(1, 50, (n, 1))).astype(np.float32)
+    pi = rng.normal(0, 5, (R, C)) ** 2
+    pi_t = torch.from_numpy(pi)
+    lb = row_bounds(None, torch.from_numpy(lc), pi_t, pi_t.min(1).values, T).numpy()  # [n, R]
+    exact = (lc.astype(np.float64)[:, None, :] + pi[None]).min(2)  # [n, R]
+    assert (lb <= exact).all()
+    # Tight where the exp sum cannot underflow (else the bound is the floor shift + 69 T).
+    fine = exact - (lc.min(1)[:, None] + pi.min(1)[None, :]) < 60 * T
+    assert fine.mean() > 0.05  # the check below is not vacuous
+    assert (exact - lb <= T * np.log(C) + (MATMUL_SLACK + 1e-3) * T + 1e-9 * np.abs(exact))[fine].all()

@@ -39,11 +39,14 @@ class ReallocResult:
         return {k: v for k, v in asdict(self).items() if k != "cell_of_word"}
 
 
-def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: int = 0) -> ReallocResult:
+def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: int = 0,
+               target_gap: float = 1e-4, max_seconds: float | None = None) -> ReallocResult:
     """Best table for loss_row [V, R] and loss_col [V, C] (numpy or torch).
 
     Never worse than `previous` (kept when the method finds nothing better).
     `seed` only breaks ties in the greedy methods; all are deterministic.
+    auction only: stop improving once the certified gap is below `target_gap`,
+    or when another round would end past `max_seconds` (scalable.solve).
     """
     if method not in METHODS:
         raise ValueError(f"unknown reallocation method {method!r}; choose from {list(METHODS)}")
@@ -66,7 +69,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
         cell = exact.solve(Lr, Lc)
         lb = table_cost(Lr, Lc, cell)  # optimal, so its cost is the bound
     elif method == "auction":
-        out = scalable.solve(Lr, Lc, prev)
+        out = scalable.solve(Lr, Lc, prev, target_gap=target_gap, max_seconds=max_seconds)
         cell, lb, sep = out["cell_of_word"], out["lower_bound"], out["separable_bound"]
     else:
         cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(Lr, Lc, seed)

@@ -17,21 +17,22 @@ column generation, bounded by LP duality.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 
+from . import _kernels
 from .auction import Auction
 from .bounds import cell_bound, min_plus, price_cells, transport_bound
 
+log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve takes many minutes
 
-def topk_smallest(loss: np.ndarray, shift: np.ndarray, k: int, chunk: int = 16384) -> np.ndarray:
-    """Indices of the k smallest loss[w, :] + shift per word. [V, k] int64."""
-    s_t = torch.from_numpy(shift.astype(np.float32))
-    out = np.empty((len(loss), k), dtype=np.int64)
-    for s in range(0, len(loss), chunk):
-        out[s : s + chunk] = torch.topk(torch.from_numpy(loss[s : s + chunk]) + s_t, k, dim=1, largest=False).indices.numpy()
-    return out
+
+def topk_smallest(loss: np.ndarray, shift: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest loss[w, :] + shift per word, ascending. [V, k] int64."""
+    return _kernels.topk_smallest(loss, np.ascontiguousarray(shift, dtype=np.float32), k)
 
 
 def _with_feasible(cand: np.ndarray, cost: np.ndarray, obj: np.ndarray, obj_cost: np.ndarray):
@@ -114,23 +115,33 @@ def solve(
     max_colgen: int = 30,
     per_word: int = 4,
     pricing_budget: float = 3e10,  # pairs x C; 4e9 capped the scans at V = 793K and left a loose bound
+    max_seconds: float | None = None,
 ) -> dict:
-    """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'rounds'}.
+    """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'bids'}.
 
     rel_tol: final auction eps as a fraction of the mean per-word cost (the
     auction's own gap is at most about this); screen_rel: per-word slack the
     pricing may leave unchecked (costs at most ~2x this fraction of the
     bound); target_gap: stop generating columns once the certified gap is
-    below it; pricing_budget: most exact-scan work (pairs x C) per pricing.
+    below it; pricing_budget: most exact-scan work (pairs x C) per pricing;
+    max_seconds: start no column-generation round that would, at the pace of
+    the last one, end past it (the first table and bound always come).
     """
     V, R = loss_row.shape
     C = loss_col.shape[1]
     w = np.arange(V)
     ident = np.arange(V)  # a feasible table for the transports' first edges
+    t0 = time.perf_counter()
+
+    def say(msg, *a):
+        log.info("%7.1f s  " + msg, time.perf_counter() - t0, *a)
+
     # Separable prices only steer the candidates and the two-stage table, so
     # a coarse transportation solution does (the bound from it stays valid).
     a, rows, lb_r = transport(loss_row, C, ident // C, rel_tol=1e-3, max_colgen=1)
+    say("row transport: bound %.6g", lb_r)
     b, _, lb_c = transport(loss_col, R, ident % C, rel_tol=1e-3, max_colgen=1)
+    say("column transport: separable bound %.6g", lb_r + lb_c)
     tr, tc = topk_smallest(loss_row, a, min(kr, R)), topk_smallest(loss_col, b, min(kc, C))
     cand = (tr[:, :, None] * C + tc[:, None, :]).reshape(V, -1)
     cost = (
@@ -147,25 +158,36 @@ def solve(
     for extra in [two_stage(loss_row, loss_col, rows)] + ([] if previous is None else [previous]):
         cand, cost = _with_feasible(cand, cost, extra, cell_cost(w, extra))
     # Zero start prices: starting from a + b measured 4x more bids.
+    say("two-stage table and candidates: %d per word", cand.shape[1])
     A = Auction(cand, cost, np.ones(R * C, dtype=np.int64), np.zeros(R * C))
     eps_min = rel_tol * float(np.mean(np.min(cost, 1)))
     A.run(A.gap_median(), eps_min)
+    say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.rounds)
+    t_round = time.perf_counter()
     for it in range(1, max_colgen + 1):
         shift = A.price.min()  # bounds are shift-invariant; pricing wants min 0
         pi = (A.price - shift).reshape(R, C)
         ub = A.values().min(1) - shift
         res = price_cells(loss_row, loss_col, pi, ub, screen_rel * ub, tau=screen_rel, budget=pricing_budget)
         lb = cell_bound(res["lb"], pi, R * C)
+        say("pricing %d: bound %.9g, gap %.2e, %d pairs scanned", it, lb,
+            (A.cost[w, A.slot].sum() - lb) / abs(lb), len(res["pair_word"]))
         if A.cost[w, A.slot].sum() - lb <= target_gap * abs(lb) or it == max_colgen:
             break
+        now = time.perf_counter()
+        if max_seconds is not None and 2 * now - t_round - t0 > max_seconds:
+            say("stopping: another round would end past %.0f s", max_seconds)
+            break
+        t_round = now
         if not add_violators(A, res, ub + shift, eps_min, per_word, cell_cost):
             break
         A.reset()  # a warm restart was measured 3-7x slower: old prices start price wars
         A.run(A.gap_median(), eps_min)
+        say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.rounds)
     return {
         "cell_of_word": A.assignment(),
         "lower_bound": lb,
         "separable_bound": lb_r + lb_c,
         "colgen": it,
-        "rounds": A.rounds,
+        "bids": A.rounds,
     }

@@ -1,0 +1,234 @@
+"""Compiled (numba) bidding loops of the auction in auction.py.
+
+Gauss-Seidel bidding: one free word at a time bids against the latest
+prices. A bid costs O(K) for K candidates (plus O(log cap) for a capacitated
+group), ~0.1 us compiled against ~20 us as a Python loop: a 793K-word phase
+makes tens of millions of bids, so the loop must not be Python.
+
+Shapes: cand / cost [V, K] (object ids; float64 costs, inf = unused slot);
+price [O] float64; slot [V] (index into cand[w], -1 = free); paid [V].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+DUMMY = -2  # owner id of a cell held by a dummy word (unit capacity)
+INF = np.inf
+
+
+@njit(cache=True, nogil=True)
+def _best_two(cand, cost, price, w):
+    """(slot of the best candidate, its value, the second-best value)."""
+    best, second, k1 = INF, INF, -1
+    for k in range(cand.shape[1]):
+        v = cost[w, k] + price[cand[w, k]]
+        if v < best:
+            second, best, k1 = best, v, k
+        elif v < second:
+            second = v
+    return k1, best, second
+
+
+@njit(cache=True, nogil=True)
+def _cheapest(price, L):
+    """The L cheapest cells (any holder) and the price of the next: every
+    other cell costs at least that, and prices only rise within a phase."""
+    order = np.argsort(price)
+    return order[:L].copy(), (price[order[L]] if L < len(price) else INF)
+
+
+@njit(cache=True, nogil=True)
+def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, eps, max_bids):
+    """Bid until every word and every dummy holds a cell (unit capacity).
+    owner [O]: holder of each cell (-1 none, DUMMY). The D = O - V spare cells
+    go to dummies of zero cost everywhere: a free dummy takes the cheapest
+    cell not held by a dummy at the second-cheapest price + eps. Those two
+    are found among the L cheapest cells at the last refresh, exact while
+    both cost at most what every other cell did then (a full scan per dummy
+    bid was most of a phase at V = 200K). Returns the bids, or -1 past max_bids."""
+    stack = np.empty(len(slot) + 1, dtype=np.int64)
+    n = 0
+    for w in free_words:
+        stack[n] = w
+        n += 1
+    L = min(len(price), len(price) - len(slot) + 2048)
+    cheap, floor = _cheapest(price, L) if len(price) > len(slot) else (np.empty(0, np.int64), INF)
+    bids = 0
+    while n > 0 or dummies_free > 0:
+        bids += 1
+        if bids > max_bids:
+            return -1
+        if dummies_free > 0:
+            for _ in range(2):  # the second pass, after a refresh, is exact
+                b1, b2, o = INF, INF, -1
+                for c in cheap:
+                    if owner[c] != DUMMY:
+                        if price[c] < b1:
+                            b2, b1, o = b1, price[c], c
+                        elif price[c] < b2:
+                            b2 = price[c]
+                if b2 <= floor:
+                    break
+                cheap, floor = _cheapest(price, L)
+            bid = (b2 if b2 < INF else b1) + eps
+            who, k = DUMMY, -1
+            dummies_free -= 1
+        else:
+            n -= 1
+            who = stack[n]
+            k, best, second = _best_two(cand, cost, price, who)
+            o = cand[who, k]
+            bid = price[o] + ((second - best) if second < INF else 0.0) + eps
+        prev = owner[o]
+        if prev >= 0:  # the outbid word bids again
+            slot[prev] = -1
+            stack[n] = prev
+            n += 1
+        elif prev == DUMMY:
+            dummies_free += 1
+        owner[o], price[o] = who, bid
+        if who >= 0:
+            slot[who], paid[who] = k, bid
+    return bids
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(hb, hw, s, m, i):
+    """Restore the min-heap hb[s:s+m] (bids) / hw (words) below position i."""
+    while True:
+        c = 2 * i + 1
+        if c >= m:
+            return
+        if c + 1 < m and hb[s + c + 1] < hb[s + c]:
+            c += 1
+        if hb[s + i] <= hb[s + c]:
+            return
+        hb[s + i], hb[s + c] = hb[s + c], hb[s + i]
+        hw[s + i], hw[s + c] = hw[s + c], hw[s + i]
+        i = c
+
+
+@njit(cache=True, nogil=True)
+def _push(hb, hw, s, m, b, w):
+    """Add (b, w) to the heap hb[s:s+m]; the caller counts it (m + 1)."""
+    i = m
+    hb[s + i], hw[s + i] = b, w
+    while i > 0:
+        p = (i - 1) // 2
+        if hb[s + p] <= hb[s + i]:
+            return
+        hb[s + i], hb[s + p] = hb[s + p], hb[s + i]
+        hw[s + i], hw[s + p] = hw[s + p], hw[s + i]
+        i = p
+
+
+@njit(cache=True, nogil=True)
+def capacity_phase(cand, cost, price, slot, paid, cap, free_words, eps, max_bids):
+    """Bid until every word holds a place, groups holding up to cap [O] words
+    each. Each group keeps a min-heap of its holders' bids (a bid above the
+    lowest replaces it) and, once full, is priced at that lowest bid.
+    Returns the number of bids, or -1 past max_bids."""
+    start = np.zeros(len(cap) + 1, dtype=np.int64)
+    start[1:] = np.cumsum(cap)
+    hb = np.empty(start[-1])  # heaps of bids, group o at hb[start[o] : start[o] + cap[o]]
+    hw = np.empty(start[-1], dtype=np.int64)  # the bidding words
+    hn = np.zeros(len(cap), dtype=np.int64)  # heap sizes
+    for w in range(len(slot)):  # holders kept from the previous phase
+        if slot[w] >= 0:
+            o = cand[w, slot[w]]
+            _push(hb, hw, start[o], hn[o], paid[w], w)
+            hn[o] += 1
+    stack = np.empty(len(slot) + 1, dtype=np.int64)
+    n = 0
+    for w in free_words:
+        stack[n] = w
+        n += 1
+    bids = 0
+    while n > 0:
+        bids += 1
+        if bids > max_bids:
+            return -1
+        n -= 1
+        w = stack[n]
+        k, best, second = _best_two(cand, cost, price, w)
+        o = cand[w, k]
+        s = start[o]
+        if hn[o] == cap[o] and price[o] < hb[s]:
+            price[o] = hb[s]  # a full group is priced at its lowest bid
+            stack[n] = w
+            n += 1
+            continue
+        bid = price[o] + ((second - best) if second < INF else 0.0) + eps
+        if hn[o] < cap[o]:
+            _push(hb, hw, s, hn[o], bid, w)
+            hn[o] += 1
+        else:  # full, and bid > price = the lowest bid: it leaves
+            out = hw[s]
+            slot[out] = -1
+            stack[n] = out
+            n += 1
+            hb[s], hw[s] = bid, w
+            _sift_down(hb, hw, s, hn[o], 0)
+        slot[w], paid[w] = k, bid
+        if hn[o] == cap[o]:
+            price[o] = hb[s]
+    return bids
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def scan_rows(lc, pi, words, rows):
+    """Exact row scans of the pricing: for each pair p, min_j lc[words[p], j] +
+    pi[rows[p], j] and its argmin j. lc [n, C], pi [R, C] float32 (finite);
+    pairs [P]. Fused, so no [P, C] temporaries (the torch gather-add-min was
+    most of a pricing). Returns (val [P] float64, col [P] int64)."""
+    val = np.empty(len(words))
+    col = np.empty(len(words), dtype=np.int64)
+    for p in range(len(words)):
+        a, b = lc[words[p]], pi[rows[p]]
+        best = np.float32(np.inf)
+        for j in range(len(a)):  # a plain min reduction vectorises
+            best = min(best, a[j] + b[j])
+        for j in range(len(a)):
+            if a[j] + b[j] == best:
+                col[p] = j
+                break
+        val[p] = best
+    return val, col
+
+
+@njit(cache=True, nogil=True)
+def topk_smallest(loss, shift, k):
+    """Indices of the k smallest loss[w, :] + shift per row, ascending. loss
+    [n, K] float32, shift [K] float32 -> [n, k] int64. An insertion into a
+    sorted k-list, almost always rejected by one compare: ~8x faster than
+    torch.topk here (k = 8 of 891)."""
+    n, K = loss.shape
+    out = np.empty((n, k), dtype=np.int64)
+    val = np.empty(k, dtype=np.float32)
+    for w in range(n):
+        m = 0
+        for j in range(K):
+            v = loss[w, j] + shift[j]
+            if m < k or v < val[m - 1]:
+                i = m if m < k else k - 1
+                while i > 0 and val[i - 1] > v:
+                    val[i], out[w, i] = val[i - 1], out[w, i - 1]
+                    i -= 1
+                val[i], out[w, i] = v, j
+                m = min(m + 1, k)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def slack_violators(cand, cost, price, slot, eps):
+    """Held words more than eps above their best candidate. [n] word ids."""
+    bad = np.zeros(len(slot), dtype=np.bool_)
+    for w in range(len(slot)):
+        if slot[w] >= 0:
+            best = np.inf
+            for k in range(cand.shape[1]):
+                best = min(best, cost[w, k] + price[cand[w, k]])
+            bad[w] = cost[w, slot[w]] + price[cand[w, slot[w]]] > best + eps
+    return np.flatnonzero(bad)
