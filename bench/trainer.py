@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ import torch
 from tqdm import tqdm
 
 from bench import ddp_realloc, distributed, meters
+from bench.checkpoint import load as load_checkpoint
+from bench.checkpoint import save as save_checkpoint
 from bench.evaluate import autocast, evaluate
 from datasets.batching import batchify, bptt_batches, num_batches
 from models import detach_state
@@ -66,13 +67,6 @@ def _plain(obj):
     return obj.tolist() if hasattr(obj, "tolist") else str(obj)
 
 
-def _save(path: Path, payload: dict) -> None:
-    """Atomic: a crash mid-write leaves the previous checkpoint in place."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
 def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: Path | None = None,
           resume: bool = False, meta: dict | None = None, should_stop: Callable[[], bool] = lambda: False,
           on_round: Callable[[object], dict] | None = None, desc: str = "", progress: bool = True) -> Result:
@@ -90,14 +84,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     st = {"epoch": 0, "step": 0, "lr": cfg.lr, "best": math.inf, "train_s": 0.0, "realloc_s": 0.0,
           "eval_s": 0.0, "tokens": 0, "curve": [], "rounds": []}
     if resume and checkpoint is not None and checkpoint.exists():
-        ck = torch.load(checkpoint, map_location=device, weights_only=True)
-        if ck["config"] != same or ck["meta"] != (meta or {}):
-            raise ValueError(f"checkpoint {checkpoint} was written by a different configuration; "
-                             "delete it or drop --resume")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
-        st = ck["state"]
-        torch.set_rng_state(ck["rng"].cpu())
+        st = load_checkpoint(checkpoint, model, opt, device, same, meta or {})
     for g in opt.param_groups:
         g["lr"] = st["lr"]
     train_clock = meters.Stopwatch(device, st["train_s"])
@@ -217,8 +204,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             if progress:
                 tqdm.write(f"{desc} epoch {st['epoch']}: valid ppl {ppl:.2f}, lr {st['lr']:.4g}, {seconds():.0f} s")
             if checkpoint is not None and distributed.is_main():
-                _save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict(), "state": st,
-                                   "rng": torch.get_rng_state(), "config": same, "meta": meta or {}})
+                save_checkpoint(checkpoint, model, opt, st, same, meta or {})
             if st["lr"] < cfg.lr_floor:
                 reason = "lr_floor"
         if reason == "max_time":
