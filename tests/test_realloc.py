@@ -162,14 +162,15 @@ def test_soft_min_row_bounds_are_below_the_exact_minimum(T):
     and is within T log C (+ its rounding slack) of it."""
     import torch
 
-    from models.realloc.bounds import MATMUL_SLACK, row_bounds
+    from models.realloc.bounds import MATMUL_SLACK, row_bounds, row_factors
 
     rng = np.random.default_rng(int(T * 1000))
     n, R, C = 300, 17, 23
     lc = (rng.gamma(2.0, 3.0, (n, C)) * rng.integers(1, 50, (n, 1))).astype(np.float32)
     pi = rng.normal(0, 5, (R, C)) ** 2
     pi_t = torch.from_numpy(pi)
-    lb = row_bounds(None, torch.from_numpy(lc), pi_t, pi_t.min(1).values, T).numpy()  # [n, R]
+    q_t = pi_t.min(1).values
+    lb = row_bounds(torch.from_numpy(lc), row_factors(pi_t, q_t, T), q_t, T).numpy()  # [n, R]
     exact = (lc.astype(np.float64)[:, None, :] + pi[None]).min(2)  # [n, R]
     assert (lb <= exact).all()
     # Tight where the exp sum cannot underflow (else the bound is the floor shift + 69 T).

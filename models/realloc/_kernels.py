@@ -11,11 +11,26 @@ price [O] float64; slot [V] (index into cand[w], -1 = free); paid [V].
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import torch
 from numba import njit
 
 DUMMY = -2  # owner id of a cell held by a dummy word (unit capacity)
 INF = np.inf
+
+
+def in_parallel(fn, n: int, min_rows: int = 2048) -> list:
+    """[fn(lo, hi) for the slices of range(n)], one slice per thread (torch's
+    intra-op count, i.e. OMP_NUM_THREADS): the kernels and scipy's LSA
+    release the GIL, so threads run them side by side."""
+    k = max(1, min(torch.get_num_threads(), n // min_rows))
+    if k == 1:
+        return [fn(0, n)]
+    edges = np.linspace(0, n, k + 1).astype(np.int64)
+    with ThreadPoolExecutor(k) as ex:
+        return list(ex.map(fn, edges[:-1], edges[1:]))
 
 
 @njit(cache=True, nogil=True)
@@ -178,7 +193,7 @@ def capacity_phase(cand, cost, price, slot, paid, cap, free_words, eps, max_bids
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def scan_rows(lc, pi, words, rows):
+def _scan_rows(lc, pi, words, rows):
     """Exact row scans of the pricing: for each pair p, min_j lc[words[p], j] +
     pi[rows[p], j] and its argmin j. lc [n, C], pi [R, C] float32 (finite);
     pairs [P]. Fused, so no [P, C] temporaries (the torch gather-add-min was
@@ -199,7 +214,7 @@ def scan_rows(lc, pi, words, rows):
 
 
 @njit(cache=True, nogil=True)
-def topk_smallest(loss, shift, k):
+def _topk_smallest(loss, shift, k):
     """Indices of the k smallest loss[w, :] + shift per row, ascending. loss
     [n, K] float32, shift [K] float32 -> [n, k] int64. An insertion into a
     sorted k-list, almost always rejected by one compare: ~8x faster than
@@ -222,7 +237,7 @@ def topk_smallest(loss, shift, k):
 
 
 @njit(cache=True, nogil=True)
-def slack_violators(cand, cost, price, slot, eps):
+def _slack_violators(cand, cost, price, slot, eps):
     """Held words more than eps above their best candidate. [n] word ids."""
     bad = np.zeros(len(slot), dtype=np.bool_)
     for w in range(len(slot)):
@@ -232,3 +247,20 @@ def slack_violators(cand, cost, price, slot, eps):
                 best = min(best, cost[w, k] + price[cand[w, k]])
             bad[w] = cost[w, slot[w]] + price[cand[w, slot[w]]] > best + eps
     return np.flatnonzero(bad)
+
+
+def scan_rows(lc, pi, words, rows):
+    """_scan_rows over the pairs, split among threads."""
+    parts = in_parallel(lambda lo, hi: _scan_rows(lc, pi, words[lo:hi], rows[lo:hi]), len(words))
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+
+def topk_smallest(loss, shift, k):
+    """_topk_smallest over the rows, split among threads."""
+    return np.concatenate(in_parallel(lambda lo, hi: _topk_smallest(loss[lo:hi], shift, k), len(loss)))
+
+
+def slack_violators(cand, cost, price, slot, eps):
+    """_slack_violators over the words, split among threads."""
+    return np.concatenate(in_parallel(
+        lambda lo, hi: lo + _slack_violators(cand[lo:hi], cost[lo:hi], price, slot[lo:hi], eps), len(slot)))

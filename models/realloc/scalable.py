@@ -74,11 +74,15 @@ def two_stage(loss_row: np.ndarray, loss_col: np.ndarray, rows: np.ndarray) -> n
     cell = np.empty(len(rows), dtype=np.int64)
     order = np.argsort(rows, kind="stable")
     edges = np.searchsorted(rows[order], np.arange(loss_row.shape[1] + 1))
-    for i in range(loss_row.shape[1]):
-        words = order[edges[i] : edges[i + 1]]
-        if len(words):
-            r, c = linear_sum_assignment(loss_col[words])
-            cell[words[r]] = i * C + c
+
+    def assign(lo, hi):  # rows lo..hi-1
+        for i in range(lo, hi):
+            words = order[edges[i] : edges[i + 1]]
+            if len(words):
+                r, c = linear_sum_assignment(loss_col[words])
+                cell[words[r]] = i * C + c
+
+    _kernels.in_parallel(assign, loss_row.shape[1], min_rows=8)
     return cell
 
 
