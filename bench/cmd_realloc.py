@@ -2,7 +2,8 @@
 realistic instance (bench/realloc_instances.py) or on loss tables saved from
 a real run (--load FILE.npz with loss_row, loss_col and optionally previous),
 and print one JSON object: V, R, C, method, seconds, cost, lower_bound, gap,
-previous_cost, moved, separable_bound, seconds_instance, peak_rss_mb."""
+previous_cost, moved, separable_bound, trace, seconds_instance, peak_rss_mb.
+Progress goes to stderr; --results DIR also keeps a record and a table."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--load", type=Path, help="a .npz with loss_row [V,R], loss_col [V,C] (and previous [V])")
     p.add_argument("--target-gap", type=float, default=1e-4, help="auction: stop below this certified gap")
     p.add_argument("--max-seconds", type=float, help="auction: start no round that would end past this")
+    p.add_argument("--results", type=Path, help="also append the figures to RESULTS/realloc.jsonl and "
+                   "rewrite RESULTS/realloc.md")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr (the JSON alone)")
     p.set_defaults(handler=run)
 
@@ -66,4 +69,8 @@ def run(args: argparse.Namespace) -> int:
     out = {"V": V, "R": R, "C": inst["loss_col"].shape[1], **res.summary(),
            "seconds_instance": t_inst, "peak_rss_mb": peak_rss_mb()}
     print(json.dumps(out))
+    if args.results:
+        from bench import realloc_report
+
+        realloc_report.save(args.results, out, str(args.load) if args.load else f"generated V={V} seed={args.seed}")
     return 0

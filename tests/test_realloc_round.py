@@ -121,3 +121,21 @@ def test_bench_realloc_prints_json(capsys, tmp_path):
     np.savez(path, loss_row=rng.random((12, 4)))
     assert main(["realloc", "--load", str(path)]) == 2
     assert "lacks ['loss_col']" in capsys.readouterr().err
+
+
+def test_bench_realloc_results_keep_records_and_a_table(capsys, tmp_path):
+    """--results appends one record per run and renders the table from them:
+    'vs exact' compares with the exact optimum of the same instance."""
+    from bench import realloc_report
+
+    for method in ("exact", "auction", "greedy-paper"):
+        assert main(["realloc", "--vocab", "300", "--method", method, "--results", str(tmp_path), "--quiet"]) == 0
+    recs = [json.loads(line) for line in (tmp_path / "realloc.jsonl").read_text().splitlines()]
+    assert [r["metrics"]["method"] for r in recs] == ["exact", "auction", "greedy-paper"]
+    opt, auction, greedy = (r["metrics"] for r in recs)
+    assert auction["trace"] and all(b <= opt["cost"] + 1e-6 for _, _, b in auction["trace"])
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in (tmp_path / "realloc.md").read_text().splitlines() if line.startswith("| 300")}
+    assert rows["exact"][5] == "+0.00e+00"
+    assert float(rows["greedy-paper"][5]) == pytest.approx(greedy["cost"] / opt["cost"] - 1, rel=1e-2)
+    assert realloc_report.first_under([[1.0, 110.0, 100.0], [2.0, 100.05, 100.0]], 1e-3) == 2.0

@@ -33,6 +33,7 @@ class ReallocResult:
     method: str
     separable_bound: float | None = None  # row-only + column-only bound, for comparison
     seconds_bound: float = 0.0  # part of `seconds` spent on the bound alone (greedy methods)
+    trace: list | None = None  # auction: [seconds, cost, lower_bound] at each pricing
 
     def summary(self) -> dict:
         """JSON-ready figures (no table)."""
@@ -64,13 +65,13 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
         check_table(prev, R * C)
     if method == "auto":
         method = "exact" if V <= AUTO_EXACT_MAX_V else "auction"
-    sep, seconds_bound = None, 0.0
+    sep, seconds_bound, trace = None, 0.0, None
     if method == "exact":
         cell = exact.solve(Lr, Lc)
         lb = table_cost(Lr, Lc, cell)  # optimal, so its cost is the bound
     elif method == "auction":
         out = scalable.solve(Lr, Lc, prev, target_gap=target_gap, max_seconds=max_seconds)
-        cell, lb, sep = out["cell_of_word"], out["lower_bound"], out["separable_bound"]
+        cell, lb, sep, trace = out["cell_of_word"], out["lower_bound"], out["separable_bound"], out["trace"]
     else:
         cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(Lr, Lc, seed)
         t_bound = time.perf_counter()
@@ -94,6 +95,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
         method=method,
         separable_bound=sep,
         seconds_bound=seconds_bound,
+        trace=trace,
     )
 
 
