@@ -73,9 +73,10 @@ def min_plus(loss: np.ndarray, price: np.ndarray, chunk: int = 16384) -> tuple[n
 # The soft-min's product in bfloat16 where the CPU has bf16 units: measured
 # 100 against 24 GFLOPS for fp32 (one thread, [4096, 891] x [891, 891]), and it
 # is most of a pricing. Every factor is a nonnegative exp rounded by at most
-# 2^-9 relative and oneDNN accumulates in fp32, so a sum is at most ~0.4% low
-# and 1e-2 T below the soft-min keeps the bound valid (fp32: 1e-3 T covers the
-# rounding in exp and in the product, <= C * 6e-8).
+# 2^-9 relative, oneDNN accumulates in fp32 and rounds the sum once to bf16
+# (2^-9 again), so a sum is at most ~0.6% low and 1e-2 T below the soft-min
+# keeps the bound valid (fp32: 1e-3 T covers the rounding in exp and in the
+# product, <= C * 6e-8).
 _BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
 MATMUL_DTYPE, MATMUL_SLACK = (torch.bfloat16, 1e-2) if _BF16 else (torch.float32, 1e-3)
 
