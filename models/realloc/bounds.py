@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._kernels import scan_rows
+from ._rowops import scan_rows
 
 # Pricing runs in float32; shaving this relative margin off each word's
 # minimum keeps the bound valid despite float32 rounding (errors ~1e-7).

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import _kernels
+from . import _rowops
 from .auction import Auction
 from .bounds import cell_bound, min_plus, price_cells, transport_bound
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve ta
 
 def topk_smallest(loss: np.ndarray, shift: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k smallest loss[w, :] + shift per word, ascending. [V, k] int64."""
-    return _kernels.topk_smallest(loss, np.ascontiguousarray(shift, dtype=np.float32), k)
+    return _rowops.topk_smallest(loss, np.ascontiguousarray(shift, dtype=np.float32), k)
 
 
 def _with_feasible(cand: np.ndarray, cost: np.ndarray, obj: np.ndarray, obj_cost: np.ndarray):
@@ -82,7 +82,7 @@ def two_stage(loss_row: np.ndarray, loss_col: np.ndarray, rows: np.ndarray) -> n
                 r, c = linear_sum_assignment(loss_col[words])
                 cell[words[r]] = i * C + c
 
-    _kernels.in_parallel(assign, loss_row.shape[1], min_rows=8)
+    _rowops.in_parallel(assign, loss_row.shape[1], min_rows=8)
     return cell
 
 
