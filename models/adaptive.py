@@ -28,7 +28,7 @@ def default_cutoffs(vocab_size: int) -> list[int]:
 
 class AdaptiveLM(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
-                 init_range=0.05, cutoffs=None, div_value=4.0, head_bias=False):
+                 init_range=0.05, cutoffs=None, div_value=4.0):
         super().__init__()
         self.vocab_size = vocab_size
         self.cutoffs = list(cutoffs) if cutoffs is not None else default_cutoffs(vocab_size)
@@ -39,7 +39,7 @@ class AdaptiveLM(LanguageModel):
         self.embed = nn.Embedding(vocab_size, embedding_dim)
         self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)
         self.out = nn.AdaptiveLogSoftmaxWithLoss(hidden_dim, vocab_size, self.cutoffs,
-                                                 div_value=div_value, head_bias=head_bias)
+                                                 div_value=div_value)
         self.init_uniform(init_range)
 
     def _hidden(self, x: Tensor, state: State) -> tuple[Tensor, State]:
