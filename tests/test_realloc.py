@@ -125,6 +125,11 @@ def test_auction_stops_at_target_gap_or_time_budget():
     opt = reallocate(Lr, Lc, "exact").cost
     full = scalable.solve(Lr, Lc, inst["previous"], target_gap=1e-9)
     assert full["colgen"] > 1
+    costs, bounds = np.array(full["trace"])[:, 1], np.array(full["trace"])[:, 2]
+    assert (np.diff(costs) <= 0).all() and (np.diff(bounds) >= 0).all()  # the best of the rounds so far
+    assert bounds[-1] <= opt <= costs[-1] == pytest.approx(table_cost(Lr, Lc, full["cell_of_word"]), rel=1e-12)
+    # a round that does not shrink the gap by min_progress ends it
+    assert scalable.solve(Lr, Lc, inst["previous"], target_gap=1e-9, min_progress=1.0)["colgen"] == 2
     for kw in ({"target_gap": 1.0}, {"max_seconds": 0.0}):
         out = scalable.solve(Lr, Lc, inst["previous"], target_gap=kw.get("target_gap", 1e-9),
                              max_seconds=kw.get("max_seconds"))
