@@ -97,18 +97,21 @@ def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, e
 
 
 @njit(cache=True, nogil=True)
+def _swap(hb, hw, a, b):
+    hb[a], hb[b] = hb[b], hb[a]
+    hw[a], hw[b] = hw[b], hw[a]
+
+
+@njit(cache=True, nogil=True)
 def _sift_down(hb, hw, s, m, i):
     """Restore the min-heap hb[s:s+m] (bids) / hw (words) below position i."""
-    while True:
+    while 2 * i + 1 < m:
         c = 2 * i + 1
-        if c >= m:
-            return
         if c + 1 < m and hb[s + c + 1] < hb[s + c]:
             c += 1
         if hb[s + i] <= hb[s + c]:
             return
-        hb[s + i], hb[s + c] = hb[s + c], hb[s + i]
-        hw[s + i], hw[s + c] = hw[s + c], hw[s + i]
+        _swap(hb, hw, s + i, s + c)
         i = c
 
 
@@ -117,13 +120,9 @@ def _push(hb, hw, s, m, b, w):
     """Add (b, w) to the heap hb[s:s+m]; the caller counts it (m + 1)."""
     i = m
     hb[s + i], hw[s + i] = b, w
-    while i > 0:
-        p = (i - 1) // 2
-        if hb[s + p] <= hb[s + i]:
-            return
-        hb[s + i], hb[s + p] = hb[s + p], hb[s + i]
-        hw[s + i], hw[s + p] = hw[s + p], hw[s + i]
-        i = p
+    while i > 0 and hb[s + (i - 1) // 2] > hb[s + i]:
+        _swap(hb, hw, s + i, s + (i - 1) // 2)
+        i = (i - 1) // 2
 
 
 @njit(cache=True, nogil=True)

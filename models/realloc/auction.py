@@ -37,7 +37,7 @@ class Auction:
         # words of zero cost everywhere; they hold the cheapest cells, which
         # keeps every empty cell at the minimum price (the bound needs it).
         self.dummies_free = len(cap) - len(cand) if self.unit else 0
-        self.rounds = 0  # bids made, all phases
+        self.bids = 0  # made, all phases
 
     def reset(self) -> None:
         """Back to zero prices and no assignment (keeping the candidates)."""
@@ -144,4 +144,4 @@ class Auction:
                                   eps, max_bids)
         if bids < 0:
             raise RuntimeError(f"auction did not converge in {max_bids} bids at eps={eps:g}")
-        self.rounds += bids
+        self.bids += bids

@@ -173,7 +173,7 @@ def solve(
     A = Auction(cand, cost, np.ones(R * C, dtype=np.int64), np.zeros(R * C))
     eps_min = rel_tol * float(np.mean(np.min(cost, 1)))
     A.run(A.gap_median(), eps_min)
-    say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.rounds)
+    say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
     t_round = time.perf_counter()
     best_lb, best_cell, best_cost = -np.inf, None, np.inf  # every bound is valid: keep the highest
     for it in range(1, max_colgen + 1):
@@ -204,12 +204,12 @@ def solve(
             break
         A.reset()  # a warm restart was measured 3-7x slower: old prices start price wars
         A.run(A.gap_median(), eps_min)
-        say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.rounds)
+        say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
     return {
         "cell_of_word": best_cell,
         "lower_bound": best_lb,
         "separable_bound": lb_r + lb_c,
         "colgen": it,
-        "bids": A.rounds,
+        "bids": A.bids,
         "trace": trace,
     }
