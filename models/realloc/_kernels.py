@@ -50,11 +50,9 @@ def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, e
     are found among the L cheapest cells at the last refresh, exact while
     both cost at most what every other cell did then (a full scan per dummy
     bid was most of a phase at V = 200K). Returns the bids, or -1 past max_bids."""
-    stack = np.empty(len(slot) + 1, dtype=np.int64)
-    n = 0
-    for w in free_words:
-        stack[n] = w
-        n += 1
+    stack = np.empty(len(slot) + 1, dtype=np.int64)  # free words; outbid ones are pushed back
+    n = len(free_words)
+    stack[:n] = free_words
     L = min(len(price), len(price) - len(slot) + 2048)
     cheap, floor = _cheapest(price, L) if len(price) > len(slot) else (np.empty(0, np.int64), INF)
     bids = 0
@@ -141,11 +139,9 @@ def capacity_phase(cand, cost, price, slot, paid, cap, free_words, eps, max_bids
             o = cand[w, slot[w]]
             _push(hb, hw, start[o], hn[o], paid[w], w)
             hn[o] += 1
-    stack = np.empty(len(slot) + 1, dtype=np.int64)
-    n = 0
-    for w in free_words:
-        stack[n] = w
-        n += 1
+    stack = np.empty(len(slot) + 1, dtype=np.int64)  # free words; outbid ones are pushed back
+    n = len(free_words)
+    stack[:n] = free_words
     bids = 0
     while n > 0:
         bids += 1

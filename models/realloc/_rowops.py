@@ -77,6 +77,8 @@ def scan_rows(lc, pi, words, rows):
     return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
 
-def topk_smallest(loss, shift, k):
-    """_topk_smallest over the rows, split among threads."""
+def topk_smallest(loss: np.ndarray, shift: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest loss[w, :] + shift per word, ascending. [V, k] int64.
+    _topk_smallest over the rows, split among threads."""
+    shift = np.ascontiguousarray(shift, dtype=np.float32)
     return np.concatenate(in_parallel(lambda lo, hi: _topk_smallest(loss[lo:hi], shift, k), len(loss)))

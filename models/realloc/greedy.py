@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .scalable import topk_smallest, transport
+from ._rowops import topk_smallest
+from .scalable import transport
 
 
 def _first_index(keys: np.ndarray, n: int) -> np.ndarray:

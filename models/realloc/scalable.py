@@ -24,15 +24,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import _rowops
+from ._rowops import topk_smallest
 from .auction import Auction
 from .bounds import cell_bound, min_plus, price_cells, transport_bound
 
 log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve takes many minutes
-
-
-def topk_smallest(loss: np.ndarray, shift: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k smallest loss[w, :] + shift per word, ascending. [V, k] int64."""
-    return _rowops.topk_smallest(loss, np.ascontiguousarray(shift, dtype=np.float32), k)
 
 
 def _with_feasible(cand: np.ndarray, cost: np.ndarray, obj: np.ndarray, obj_cost: np.ndarray):
