@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Module per subcommand, in --help order.
-COMMANDS = ["run", "info", "params", "tables", "realloc", "scaling"]
+COMMANDS = ["run", "info", "params", "tables", "realloc", "scaling", "kn"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ import torch
 
 import datasets
 import models
-from bench import distributed, records
+from bench import distributed, kn_run, records, tokens
 from bench.trainer import TrainConfig, train
 from models.presets import PRESETS, paper_preset, preset_config
 
@@ -62,7 +62,8 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="synthetic", help="dataset name (see `python -m bench info`)")
     p.add_argument("--models", default=None,
-                   help=f"comma-separated models to run, in order; default: all of {ORDER}")
+                   help=f"comma-separated models to run, in order; default: all of {ORDER}; "
+                        f"also {kn_run.NAME!r} (Kneser-Ney n-gram, see --kn-order)")
     p.add_argument("--preset", default="auto", choices=("auto", *all_presets()),
                    help="model and training settings (models/presets.py); auto = the paper's on a GPU, "
                         "cpu otherwise")
@@ -78,6 +79,7 @@ def register(sub) -> None:
                    help="dataset parameter, e.g. train_tokens=5000 for synthetic (repeatable)")
     p.add_argument("--set", type=_kv, action="append", default=[], metavar="KEY=VALUE", dest="model_set",
                    help="model config override, e.g. dropout=0 (repeatable)")
+    p.add_argument("--kn-order", type=int, default=kn_run.DEFAULT_ORDER, help="n-gram order of the kn model")
     p.add_argument("--results", default="results", help="folder for records.jsonl, tables, plots, checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from each run's last epoch checkpoint")
     p.add_argument("--no-tables", action="store_true", help="skip regenerating tables and plots")
@@ -132,6 +134,11 @@ def handle(args) -> int:
         preset = paper_preset(args.dataset) if device.type == "cuda" else "cpu"
     names = args.models.split(",") if args.models else [m for m in ORDER if m in models.REGISTRY]
     for n in names:  # unknown model, preset or key: an error listing the choices, before any training
+        if n == kn_run.NAME:
+            kn_run.config(args)
+            if args.model_set and names == [n]:
+                raise ValueError(f"--set configures neural models; {n!r} takes --kn-order")
+            continue
         models.config_keys(n)
         preset_config(n, preset, dict(args.model_set))
     data_params = dict(args.dataset_opt)
@@ -151,12 +158,19 @@ def handle(args) -> int:
     sha = records.git_sha()  # the code this process loaded (read now: others may commit meanwhile)
     with _Interrupt() as interrupt:
         for name in names:
-            rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha)
+            if name == kn_run.NAME:
+                if not main:
+                    continue  # counting is one process's job
+                rec = kn_run.run(corpus, args, preset, sha, device, results)
+            else:
+                rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha)
             m = rec["metrics"]
             if main:
                 records.append(results / "records.jsonl", rec)
                 print(f"{name}: {rec['status']} ({rec['stop_reason']}), valid ppl {m['valid_ppl']}, "
-                      f"test ppl {m['test_ppl']}, params {m['params_total']:,}, train {m['train_s']:.1f} s")
+                      f"test ppl {m['test_ppl']}, params {m['params_total'] or 0:,}, train {m['train_s']:.1f} s")
+                if rec["error"]:
+                    print(f"{name}: {rec['error']}", file=sys.stderr)
             worst = max(worst, 0 if rec["status"] == "ok" else 1)
             if interrupt.hit or rec["status"] == "interrupted":  # DDP: another rank was signalled
                 break
@@ -185,8 +199,13 @@ def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, int
     metrics = dict(res.metrics)
     if "oracle_ppl" in corpus.info:
         metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
+    run_id = records.new_run_id()
+    token_file = None
+    if res.token_logprobs is not None and distributed.is_main():
+        token_file = tokens.write(ckpt_dir.parent, run_id, res.token_logprobs)
     return {
-        "schema": records.SCHEMA, "run_id": records.new_run_id(), "time": records.utc_now(),
+        "schema": records.SCHEMA, "run_id": run_id, "token_logprobs": token_file,
+        "vocab_sha": tokens.vocab_sha(corpus.vocab), "time": records.utc_now(),
         "git_sha": sha, "dataset": args.dataset, "model": name, "preset": preset,
         "config": {"model": mcfg, "train": asdict(tcfg), "dataset": data_params}, "seed": args.seed,
         "vocab_size": len(corpus.vocab), "world_size": distributed.world_size(), "status": res.status, "stop_reason": res.stop_reason,

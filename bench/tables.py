@@ -12,6 +12,10 @@ from collections.abc import Iterable
 
 MODELS = ["lstm", "hsm", "adaptive", "lightrnn"]
 NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "lightrnn": "LightRNN"}
+# The count-based baseline and its linear mixtures with the neural runs
+# (records derived by bench/interpolate.py), as in the paper's Tables 4 and 5.
+COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+lightrnn"]
+NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+lightrnn": "KN + LightRNN"})
 DASH = "-"
 BILLIONW = "billionw"
 # Per-round figures shown (the hook reports more; the record keeps all of them).
@@ -101,7 +105,29 @@ def table5(records) -> str:
         oracle = next((r["metrics"].get("oracle_ppl") for r in by_model.values() if r["metrics"].get("oracle_ppl")), None)
         rows.append([ds, preset, *cells, fmt_num(oracle)])
     title = "### Table 5: test perplexity / #parameters"
-    return f"{title}\n\n{_md(header, rows)}\n\n{provenance(used)}\n"
+    return f"{title}\n\n{_md(header, rows)}\n\n{_count_table(groups, used)}{provenance(used)}\n"
+
+
+def _count_cell(r) -> str:
+    """KN's test PPL (order) or a mixture's test PPL (KN weight), then #params."""
+    if r is None:
+        return DASH
+    met = r["metrics"]
+    tag = f"w {met['weight']:.2f}" if "weight" in met else f"order {r['config']['model'].get('order')}"
+    return f"{_cell(r, fmt_num(met.get('test_ppl')))} ({tag}) / {fmt_params(met.get('params_total'))}"
+
+
+def _count_table(groups, used: list) -> str:
+    """Kneser-Ney and KN + neural mixtures (weight fitted on valid), where any ran."""
+    rows = []
+    for (ds, preset), by_model in groups.items():
+        if ds != BILLIONW and by_model.get("kn"):
+            rows.append([ds, preset, *(_count_cell(by_model.get(m)) for m in COUNT)])
+            used.extend(by_model.get(m) for m in COUNT)
+    if not rows:
+        return ""
+    head = "Count-based and interpolated (test PPL, KN's order or its mixture weight on valid, #params):"
+    return f"{head}\n\n{_md(['dataset', 'preset', *(NAMES[m] for m in COUNT)], rows)}\n\n"
 
 
 def table2(records) -> str:
@@ -169,7 +195,7 @@ def table4(records) -> str:
     out, used = ["### Table 4: One Billion Word, test perplexity and #parameters"], []
     for (_, preset), by_model in groups.items():
         rows = []
-        for m in MODELS:
+        for m in MODELS + COUNT:
             r = by_model.get(m)
             used.append(r)
             met = r["metrics"] if r else {}

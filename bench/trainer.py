@@ -56,6 +56,9 @@ class Result:
     rounds: list = field(default_factory=list)
     stop_reason: str = ""
     error: str | None = None
+    # Final per-target log-probabilities {"valid": [n-1], "test": [n-1]} float32,
+    # for interpolation; one-process runs that ended ok only.
+    token_logprobs: dict | None = None
 
 
 class Diverged(RuntimeError):
@@ -220,18 +223,22 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     if train_clock.running:  # stopped mid-epoch by a fault
         train_clock.stop()
     st["train_s"] = train_clock.elapsed
-    metrics = _metrics(model, corpus, cfg, device, st, status)
-    return Result(status, metrics, st["curve"], st["rounds"], reason, error)
+    metrics, token_lp = _metrics(model, corpus, cfg, device, st, status)
+    return Result(status, metrics, st["curve"], st["rounds"], reason, error, token_lp)
 
 
-def _metrics(model, corpus, cfg, device, st, status) -> dict:
+def _metrics(model, corpus, cfg, device, st, status) -> tuple[dict, dict | None]:
     counts = model.param_counts()
     valid = st["curve"][-1][2] if st["curve"] else None
-    test = None
+    test, token_lp = None, None
     if status == "ok":
         clock = meters.Stopwatch(device)
         clock.start()
-        test = evaluate(model, corpus.test, cfg, device)
+        if distributed.world_size() == 1:
+            test, test_lp = evaluate(model, corpus.test, cfg, device, per_token=True)
+            token_lp = {"valid": evaluate(model, corpus.valid, cfg, device, per_token=True)[1], "test": test_lp}
+        else:
+            test = evaluate(model, corpus.test, cfg, device)
         test = test if math.isfinite(test) else None  # JSON has no inf
         st["eval_s"] += clock.stop()
     train_s, realloc_s = st["train_s"], st["realloc_s"]
@@ -245,4 +252,4 @@ def _metrics(model, corpus, cfg, device, st, status) -> dict:
         "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device), "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
         "cpu_peak_rss_mb": meters.cpu_peak_rss_mb(),
         "world_size": distributed.world_size(), "grad_bytes_per_step": distributed.grad_bytes(model),
-    }
+    }, token_lp

@@ -64,6 +64,13 @@ class LanguageModel(nn.Module):
         """[T, B, V] log-probabilities of every word given the history."""
         raise NotImplementedError
 
+    def token_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        """[T, B] NLL in nats of each target (the per-token file evaluation
+        keeps). This default gathers from `log_prob`, O(V) per token; models
+        with a cheaper route override it."""
+        lp, state = self.log_prob(x, state)  # [T, B, V]
+        return -lp.gather(2, y.unsqueeze(2)).squeeze(2), state
+
     def end_of_round(self, train_ids, batch_size: int, bptt: int) -> dict:
         """Called by the trainer between training rounds (LightRNN reallocates
         here). Returns JSON-ready figures for the run record."""

@@ -27,6 +27,11 @@ class LSTMLM(LanguageModel):
         nll = F.cross_entropy(logits.view(-1, self.vocab_size), y.reshape(-1), reduction="sum")
         return nll, state
 
+    def token_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        h, state = self._hidden(x, state)
+        nll = F.cross_entropy(self.out(h).view(-1, self.vocab_size), y.reshape(-1), reduction="none")
+        return nll.view(y.shape), state  # [T, B]
+
     def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self._hidden(x, state)
         return F.log_softmax(self.out(h), dim=-1), state
