@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (KeyError, ValueError, OSError) as e:
-        # Bad input: one clear line, no traceback. Programming errors
-        # (anything else) keep their traceback.
+    except (KeyError, ValueError, OSError, MemoryError) as e:
+        # Bad input, or a job refused because memory will not do: one clear
+        # line, no traceback. Programming errors (anything else) keep theirs.
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -60,6 +60,8 @@ def run(corpus, args, preset: str, sha: str | None, device, results_dir) -> dict
         status, error = "oom", str(e) or "MemoryError"
         metrics = {"valid_ppl": None, "test_ppl": None, "params_total": None,
                    "train_s": time.perf_counter() - t0}
+    if "oracle_ppl" in corpus.info:
+        metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
     metrics.update(cpu_peak_rss_mb=meters.cpu_peak_rss_mb(), cpu_rss_before_mb=rss_before,
                    estimated_mb=estimate_bytes(len(corpus.train), cfg["order"]) / 2**20)
     return {

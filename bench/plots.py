@@ -35,6 +35,10 @@ def curves(records, out_dir: Path) -> list[Path]:
         oracle = next((r["metrics"].get("oracle_ppl") for r in by_model.values() if r["metrics"].get("oracle_ppl")), None)
         if oracle:
             ax.axhline(oracle, color="k", linestyle="--", linewidth=1, label=f"oracle {oracle:.1f}")
+        kn = by_model.get("kn")  # count-based: no curve, one validation perplexity as a reference line
+        if kn is not None and kn["status"] == "ok":
+            ax.axhline(kn["metrics"]["valid_ppl"], color="grey", linestyle="-.", linewidth=1,
+                       label=f"KN{kn['config']['model']['order']} {kn['metrics']['valid_ppl']:.1f}")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 120, not 1.2x10^2
         ax.yaxis.set_minor_formatter(ticker.ScalarFormatter())

@@ -39,17 +39,21 @@ def test_run_every_model_writes_records_tables_and_plots(tmp_path):
     rc = main(["run", *TINY, "--epochs", "2", "--rounds", "2", "--results", str(tmp_path)])
     assert rc == 0
     recs = records.read(tmp_path / "records.jsonl")
-    assert [r["model"] for r in recs] == [m for m in ["lstm", "hsm", "adaptive", "lightrnn"] if m in models.REGISTRY]
+    assert [r["model"] for r in recs] == ["kn", *(m for m in ["lstm", "hsm", "adaptive", "lightrnn"] if m in models.REGISTRY)]
     tables_md = (tmp_path / "tables.md").read_text()
     for r in recs:
         m = r["metrics"]
         assert r["schema"] == records.SCHEMA and r["status"] == "ok" and r["preset"] == "cpu"
-        assert r["vocab_size"] == 60 and r["config"]["model"]["hidden_dim"] == 16
+        assert r["vocab_size"] == 60 and r["token_logprobs"]
         # Bayes-optimal perplexity is a floor no tiny model gets under.
         assert m["oracle_ppl"] < m["test_ppl"] < 60 * 3
-        assert m["params_total"] > m["params_embedding"] > 0
         assert m["train_s"] > 0 and m["tokens_per_s"] > 0 and m["cpu_peak_rss_mb"] > 0
-        assert m["gpu_peak_alloc_mb"] is None  # CPU run: not available, not a crash
+        if r["model"] == "kn":  # count-based: stored n-grams are its parameters
+            assert r["config"]["model"] == {"order": 5} and m["params_total"] == sum(m["ngrams_per_order"]) - 1
+        else:
+            assert r["config"]["model"]["hidden_dim"] == 16
+            assert m["params_total"] > m["params_embedding"] > 0
+            assert m["gpu_peak_alloc_mb"] is None  # CPU run: not available, not a crash
         steps = [c[0] for c in r["curve"]]
         assert steps[0] == 0 and steps == sorted(steps) and r["curve"][-1][2] == m["valid_ppl"]
         assert f"{m['test_ppl']:.1f}" in tables_md
