@@ -22,7 +22,7 @@ from bench import distributed, kn_run, records, tokens
 from bench.trainer import TrainConfig, train
 from models.presets import PRESETS, paper_preset, preset_config
 
-ORDER = ["kn", "lstm", "hsm", "adaptive", "lightrnn"]  # baselines first, as in the paper's tables
+ORDER = ["kn", "lstm", "hsm", "adaptive", "chsm", "charcnn", "lightrnn"]  # baselines first, as in the paper's tables
 # Trainer settings per preset (model sizes: models/presets.py); flags override both.
 TRAIN_PRESETS = {
     # ~10 minutes on 2 cores; LightRNN reallocates once, after epoch 5. Batch 10 doubles
@@ -35,6 +35,9 @@ TRAIN_PRESETS = {
     "paper": dict(epochs=40, rounds=3),  # Kim et al. train to convergence; the lr floor usually stops first
     # Zaremba et al. 2014 "small": lr 1 for 4 epochs, then halved every epoch, 13 epochs, 20 steps.
     "zaremba-small": dict(epochs=13, bptt=20, lr_decay_start=4, lr_floor=0.0, rounds=1),
+    # Kim et al. 2016: 25 epochs, batch 20, 35 steps, lr 1 halved when valid ppl stalls
+    # (theirs: improves by less than 1), gradient norm 5.
+    "kim-small": dict(epochs=25, batch_size=20, bptt=35, rounds=1),
 }
 
 
@@ -78,7 +81,8 @@ def register(sub) -> None:
     p.add_argument("--dataset-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="dataset parameter, e.g. train_tokens=5000 for synthetic (repeatable)")
     p.add_argument("--set", type=_kv, action="append", default=[], metavar="KEY=VALUE", dest="model_set",
-                   help="model config override, e.g. dropout=0 (repeatable)")
+                   help="model config override, e.g. dropout=0 (repeatable); each model takes the keys it has "
+                        "(char_dim for the character models, embedding_dim for the others)")
     p.add_argument("--kn-order", type=int, default=kn_run.DEFAULT_ORDER, help="n-gram order of the kn model")
     p.add_argument("--results", default="results", help="folder for records.jsonl, tables, plots, checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from each run's last epoch checkpoint")
@@ -139,8 +143,12 @@ def handle(args) -> int:
             if args.model_set and names == [n]:
                 raise ValueError(f"--set configures neural models; {n!r} takes --kn-order")
             continue
-        models.config_keys(n)
-        preset_config(n, preset, dict(args.model_set))
+        preset_config(n, preset, _own_keys(n, args.model_set))
+    neural = [n for n in names if n != kn_run.NAME]
+    known = {k for n in neural for k in models.config_keys(n)}
+    unknown = sorted({k for k, _ in args.model_set} - known)
+    if neural and unknown:  # each model takes the --set keys it has; a key none has is an error
+        raise ValueError(f"models {neural} got unknown config keys {unknown}; valid keys: {sorted(known)}")
     data_params = dict(args.dataset_opt)
     with distributed.main_first():  # rank 0 builds any id cache alone
         corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
@@ -181,10 +189,18 @@ def handle(args) -> int:
     return 130 if interrupt.hit else worst
 
 
+def _own_keys(name: str, model_set: list) -> dict:
+    """The --set overrides model `name` has (word-embedding sizes do not apply to
+    character models, nor character-CNN sizes to word models)."""
+    keys = set(models.config_keys(name))
+    return {k: v for k, v in model_set if k in keys}
+
+
 def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha) -> dict:
-    mcfg = preset_config(name, preset, dict(args.model_set))
+    mcfg = preset_config(name, preset, _own_keys(name, args.model_set))
     torch.manual_seed(args.seed)
-    model = models.build(name, len(corpus.vocab), **mcfg)
+    words = {"words": corpus.vocab.words} if models.needs_words(name) else {}  # spelled, not recorded
+    model = models.build(name, len(corpus.vocab), **mcfg, **words)
     if distributed.world_size() > 1:  # DDP copies rank 0's weights; dropout masks must differ per rank
         torch.manual_seed(args.seed * 1000 + distributed.rank())
     ckpt = ckpt_dir / f"{args.dataset}-{name}-{preset}-seed{args.seed}.pt"
@@ -199,6 +215,8 @@ def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, int
     metrics = dict(res.metrics)
     if "oracle_ppl" in corpus.info:
         metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
+    if getattr(model, "truncated_words", None) is not None:  # character models: words cut to max_word_len
+        metrics["truncated_words"] = model.truncated_words
     run_id = records.new_run_id()
     token_file = None
     if res.token_logprobs is not None and distributed.is_main():

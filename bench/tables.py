@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-MODELS = ["lstm", "hsm", "adaptive", "lightrnn"]
-NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "lightrnn": "LightRNN"}
+MODELS = ["lstm", "hsm", "adaptive", "chsm", "charcnn", "lightrnn"]
+NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "chsm": "C-HSM",
+         "charcnn": "CharCNN (full softmax)", "lightrnn": "LightRNN"}
+CHAR_MODELS = ("chsm", "charcnn")  # no word embedding: no column in the table by embedding size
 # The count-based baseline and its linear mixtures with the neural runs
 # (records derived by bench/interpolate.py), as in the paper's Tables 4 and 5.
-COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+lightrnn"]
-NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+lightrnn": "KN + LightRNN"})
+COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+adaptive", "kn+chsm", "kn+lightrnn"]
+NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+adaptive": "KN + adaptive", "kn+chsm": "KN + C-HSM",
+              "kn+lightrnn": "KN + LightRNN"})
 DASH = "-"
 BILLIONW = "billionw"
 # Per-round figures shown (the hook reports more; the record keeps all of them).
@@ -140,13 +143,13 @@ def table2(records) -> str:
         rows = []
         for e in sizes:
             cells = []
-            for m in MODELS:
+            for m in (m for m in MODELS if m not in CHAR_MODELS):
                 r = by_key.get((ds, preset, m, e))
                 used.append(r)
                 met = r["metrics"] if r else {}
                 cells += [_cell(r, fmt_num(met.get("test_ppl"))), fmt_params(met.get("params_total"))]
             rows.append([str(e), *cells])
-        header = ["embedding", *(f"{NAMES[m]} {c}" for m in MODELS for c in ("PPL", "#params"))]
+        header = ["embedding", *(f"{NAMES[m]} {c}" for m in MODELS if m not in CHAR_MODELS for c in ("PPL", "#params"))]
         out.append(f"**{ds}** ({preset})\n\n{_md(header, rows)}")
     out.append(provenance(used))
     return "\n\n".join(out) + "\n"

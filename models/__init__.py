@@ -10,6 +10,7 @@ import inspect
 
 from .adaptive import AdaptiveLM
 from .base import LanguageModel, LSTMBody, State, detach_state
+from .chsm import CharCNN, CharHSM
 from .hsm import HSMLM
 from .lightrnn import LightRNN
 from .lstm import LSTMLM
@@ -19,7 +20,15 @@ REGISTRY: dict[str, type[LanguageModel]] = {
     "lstm": LSTMLM,
     "hsm": HSMLM,
     "adaptive": AdaptiveLM,
+    "chsm": CharHSM,
+    "charcnn": CharCNN,
 }
+
+
+def needs_words(name: str) -> bool:
+    """Whether model `name` reads the vocabulary's strings (`words`), as the
+    character-aware models do; the harness then passes corpus.vocab.words."""
+    return "words" in config_keys(name)
 
 
 def config_keys(name: str) -> list[str]:
@@ -54,4 +63,4 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
 
 
 __all__ = ["REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "detach_state",
-           "reallocate"]
+           "needs_words", "reallocate"]

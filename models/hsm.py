@@ -26,20 +26,25 @@ class HSMLM(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
                  init_range=0.05, class_seed=0, class_mode="random"):
         super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embedding_dim)
+        self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)
+        self._build_output(vocab_size, hidden_dim, class_seed, class_mode)
+        self.init_uniform(init_range)
+
+    def _build_output(self, V: int, hidden_dim: int, class_seed: int, class_mode: str) -> None:
+        """The two-level output layer and its word -> (class, slot) buffers
+        (shared with the character-aware C-HSM)."""
         if class_mode not in CLASS_MODES:
             raise ValueError(f"unknown class_mode {class_mode!r}; choose from {list(CLASS_MODES)}")
-        self.vocab_size = V = vocab_size
         self.n_classes = K = max(1, round(math.sqrt(V)))
         self.class_size = S = math.ceil(V / K)
-        self.embed = nn.Embedding(V, embedding_dim)
-        self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)
         self.out_class = nn.Linear(hidden_dim, K)
         # Word output vectors stored class-major, [K, S, h]: the target class's block
         # is one contiguous row to gather (1.6x faster on CPU than gathering N*S
         # scattered word rows). The K*S - V padded slots (< K) are masked, so inert.
         self.word_weight = nn.Parameter(torch.empty(K, S, hidden_dim))
         self.word_bias = nn.Parameter(torch.empty(K, S))
-        self.init_uniform(init_range)
         # Class sizes differ by at most one. CPU tensors: meta counting works.
         ids = torch.arange(V, device="cpu")
         if class_mode == "random":

@@ -14,6 +14,8 @@ import torch
 
 from . import REGISTRY, build
 from .adaptive import default_cutoffs
+from .chars import char_vocab, synthetic_words
+from .chars import param_count as char_cnn_params
 
 
 def _config(name: str, config: dict) -> dict:
@@ -33,6 +35,8 @@ def param_formula(name: str, V: int, **config) -> dict[str, int]:
     if name not in REGISTRY:
         raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)}")
     c = _config(name, config)
+    if name in ("chsm", "charcnn"):
+        return _char_formula(name, V, c)
     n, h = c["embedding_dim"], c["hidden_dim"]
     recurrent = lstm_body(n, h, c["layers"])
     if name == "lightrnn":
@@ -42,9 +46,7 @@ def param_formula(name: str, V: int, **config) -> dict[str, int]:
     elif name == "lstm":
         embedding, output = V * n, V * (h + 1)
     elif name == "hsm":
-        K = max(1, round(math.sqrt(V)))
-        S = math.ceil(V / K)
-        embedding, output = V * n, (K + K * S) * (h + 1)  # class vectors + K x S word slots
+        embedding, output = V * n, _hsm_output(V, h)
     elif name == "adaptive":
         cuts = list(c["cutoffs"] or default_cutoffs(V)) + [V]
         embedding = V * n
@@ -54,6 +56,23 @@ def param_formula(name: str, V: int, **config) -> dict[str, int]:
             output += h * d + d * (cuts[i + 1] - cuts[i])
     else:
         raise KeyError(f"no parameter formula for model {name!r}")
+    return {"embedding": embedding, "recurrent": recurrent, "output": output,
+            "total": embedding + recurrent + output}
+
+
+def _hsm_output(V: int, h: int) -> int:
+    K = max(1, round(math.sqrt(V)))
+    return (K + K * math.ceil(V / K)) * (h + 1)  # class vectors + K x S word slots
+
+
+def _char_formula(name: str, V: int, c: dict) -> dict[str, int]:
+    """Character CNN input (chars.param_count, over the words' characters or
+    the synthetic spelling's) + LSTM on its sum(feature_maps) outputs + HSM or full softmax."""
+    n_chars = len(char_vocab(c["words"] if c["words"] is not None else synthetic_words(V)))
+    embedding = char_cnn_params(n_chars, c["char_dim"], c["kernels"], c["feature_maps"], c["highway"])
+    h = c["hidden_dim"]
+    recurrent = lstm_body(sum(c["feature_maps"]), h, c["layers"])
+    output = _hsm_output(V, h) if name == "chsm" else V * (h + 1)
     return {"embedding": embedding, "recurrent": recurrent, "output": output,
             "total": embedding + recurrent + output}
 

@@ -23,6 +23,20 @@ _BILLIONW_1024 = {"why": "the paper's 1024-dim BillionW reference (Table 4, ~1.6
 _ACLW_SMALL = {"why": "Kim et al.'s LSTM-Word-Small, the paper's ACLW baseline size",
                "config": dict(_KIM_SMALL)}
 
+# Kim et al. 2016's LSTM-CharCNN-Small (their Table 2; yoonkim/lstm-char-cnn's
+# scripts): char embeddings 15, widths 1-6 with 25 x width filters, 1 highway
+# layer, 2 x 300 LSTM, dropout 0.5. The model defaults in models/chsm.py.
+_KIM_CHAR_SMALL = {"why": "Kim et al.'s LSTM-CharCNN-Small (PTB 92.3 with a full softmax)",
+                   "config": dict(hidden_dim=300, layers=2, dropout=0.5)}
+_CHAR = {
+    "cpu": {"why": "Kim et al.'s Small character CNN, the CPU preset's 200 x 2 LSTM and light dropout",
+            "config": dict(hidden_dim=200, layers=2, dropout=0.1)},
+    "kim-small": _KIM_CHAR_SMALL,
+    "paper-aclw": {"why": "the paper's C-HSM on ACLW: Kim et al.'s Small model", "config": _KIM_CHAR_SMALL["config"]},
+    "paper-billionw": {"why": "no C-HSM in the paper's BillionW table; Kim et al.'s Small sizes so the auto "
+                              "preset resolves", "config": _KIM_CHAR_SMALL["config"]},
+}
+
 PRESETS: dict[str, dict[str, dict]] = {
     "lightrnn": {
         "cpu": _CPU,
@@ -47,6 +61,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     "hsm": {"cpu": _CPU, "paper-aclw": _ACLW_SMALL, "paper-billionw": _BILLIONW_1024},
     # Not in the paper; sized like the other baselines so the output layer is the difference.
     "adaptive": {"cpu": _CPU, "paper-aclw": _ACLW_SMALL, "paper-billionw": _BILLIONW_1024},
+    "chsm": _CHAR,
+    "charcnn": _CHAR,
 }
 
 

@@ -61,7 +61,8 @@ def train_and_eval_one(name: str) -> dict:
     stream evaluation split over ranks. Same code for 1 and 2 processes."""
     torch.manual_seed(0)
     info, device = D.init("cpu")
-    model = models.build(name, V, embedding_dim=16, hidden_dim=16, layers=2, dropout=0.0)
+    size = dict(char_dim=4, kernels=(1, 2), feature_maps=(8, 8)) if models.needs_words(name) else dict(embedding_dim=16)
+    model = models.build(name, V, **size, hidden_dim=16, layers=2, dropout=0.0)
     rng = np.random.default_rng(0)
     train, valid = rng.integers(0, V, 403).astype(np.int32), rng.integers(0, V, 97).astype(np.int32)
     data = batchify(D.shard_stream(train, info.rank, info.world, batch_size=B), B // info.world)
@@ -199,7 +200,7 @@ def test_grad_bytes_table_follows_the_parameter_counts():
 def test_two_ranks_same_loss_params_and_eval_as_one(two_ranks):
     ranks = [r["train"] for r in two_ranks]
     singles = train_and_eval()
-    assert sorted(singles) == ["adaptive", "hsm", "lightrnn", "lstm"]
+    assert sorted(singles) == ["adaptive", "charcnn", "chsm", "hsm", "lightrnn", "lstm"]
     for name, single in singles.items():
         assert single["world"] == 1 and ranks[0][name]["world"] == 2
         for got in (r[name] for r in ranks):

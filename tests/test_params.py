@@ -22,10 +22,18 @@ CONFIGS = [dict(), dict(embedding_dim=5, hidden_dim=19, layers=1),
            dict(embedding_dim=12, hidden_dim=20, layers=3)]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS)
+# Character-aware models: sizes of the character CNN instead of a word embedding.
+CHAR_CONFIGS = [dict(), dict(char_dim=5, kernels=(1, 2), feature_maps=(3, 4), highway=0, hidden_dim=19, layers=1),
+                dict(char_dim=4, kernels=(3,), feature_maps=(6,), highway=2, hidden_dim=7, layers=3,
+                     words=["ab", "b", "ca", "d", "e", "f", "g"])]
+CASES = [(n, c) for n in sorted(models.REGISTRY) for c in (CHAR_CONFIGS if models.needs_words(n) else CONFIGS)]
+
+
 @pytest.mark.parametrize("V", [7, 37, 50, 64, 1001])
-@pytest.mark.parametrize("name", sorted(models.REGISTRY))
+@pytest.mark.parametrize("name, cfg", CASES)
 def test_formula_matches_built_module(name, V, cfg):
+    if len(cfg.get("words", [None] * V)) != V:
+        cfg = {**cfg, "words": [f"{cfg['words'][i % len(cfg['words'])]}{i}" for i in range(V)]}
     built = models.build(name, V, **cfg)
     assert built.param_counts() == param_formula(name, V, **cfg)
     # Every parameter is in exactly one group.
