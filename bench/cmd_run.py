@@ -154,7 +154,8 @@ def handle(args) -> int:
         corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
     tcfg = TrainConfig(**{**train_preset(preset), **{k: v for k, v in vars(args).items()
                                                        if k in TrainConfig.__dataclass_fields__ and v is not None}})
-    kind = {"cpu": "CPU-sized, NOT the paper's settings", "zaremba-small": "Zaremba et al. 2014 small"}.get(
+    kind = {"cpu": "CPU-sized, NOT the paper's settings", "zaremba-small": "Zaremba et al. 2014 small",
+            "kim-small": "Kim et al. 2016 LSTM-CharCNN-Small"}.get(
         preset, "the paper's settings")
     if main:
         print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} ({kind}); "
