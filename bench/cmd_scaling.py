@@ -58,6 +58,11 @@ def _status_kb(field: str) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
 
+# The table's stated sizes for every model (the word models' defaults; the
+# character models default to Kim et al.'s 300).
+SIZES = dict(hidden_dim=200, layers=2)
+
+
 def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
     """One point, in a fresh process: build, one warm-up step, then timed steps."""
     import torch
@@ -66,7 +71,7 @@ def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
     dev = torch.device(device)
     # A first step loads kernels and touches library pages (~150 MB of RSS on
     # CPU): take it with a small model so the figure below is this model's own.
-    Rig(name, MEASURE_GRID[0], device=device).train_step()
+    Rig(name, MEASURE_GRID[0], device=device, **SIZES).train_step()
     gc.collect()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -74,7 +79,7 @@ def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
     rss0 = _status_kb("VmRSS")
-    rig = Rig(name, vocab_size, device=device)
+    rig = Rig(name, vocab_size, device=device, **SIZES)
     t0 = time.perf_counter()
     rig.train_step()
     warm = time.perf_counter() - t0
@@ -129,7 +134,7 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> lis
         share = (budget_s - used) / (len(names) - i)
         spent, last, stop = 0.0, None, None
         for V in COUNT_GRID:
-            counts = param_counts(name, V)
+            counts = param_counts(name, V, **SIZES)
             row = {"model": name, "V": V, "params_total": counts["total"],
                    "params_vocab": counts["total"] - counts["recurrent"]}
             if stop is None and V > max_vocab:
