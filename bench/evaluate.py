@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 
 from bench import distributed
@@ -62,5 +61,5 @@ def evaluate(model, ids, cfg, device: torch.device, per_token: bool = False):
     ppl = math.exp(mean) if mean < 700 else math.inf
     if not per_token:
         return ppl
-    logp = (-torch.cat(pieces)).float().cpu().numpy().astype(np.float32)  # [len(ids) - 1]
+    logp = (-torch.cat(pieces)).float().cpu().numpy()  # [len(ids) - 1] float32
     return ppl, logp

@@ -9,13 +9,22 @@ import torch
 import models
 
 NAMES = ["lightrnn", "lstm", "hsm", "adaptive"]
+CHAR_NAMES = ["chsm", "charcnn"]  # character-aware input: sized by its CNN, spelled from `words`
 SMALL = dict(embedding_dim=8, hidden_dim=16, layers=2, dropout=0.0)
+CHAR_SMALL = dict(char_dim=6, kernels=(1, 2, 3), feature_maps=(4, 5, 6), highway=1, hidden_dim=16, layers=2,
+                  dropout=0.0)
+
+
+def words(V: int) -> list[str]:
+    base = ["the", "a", "cat", "sat", "on", "mat", "<unk>", "<eos>", "dog", "ran"]
+    return [base[i % len(base)] + str(i // len(base)) for i in range(V)]
 
 
 def small(name: str, V: int, **kw) -> models.LanguageModel:
     torch.manual_seed(0)
+    size = {**CHAR_SMALL, "words": words(V)} if models.needs_words(name) else SMALL
     # Wider init than the paper's 0.05 so the distributions are far from uniform.
-    return models.build(name, V, **{**SMALL, "init_range": 0.3, **kw}).eval()
+    return models.build(name, V, **{**size, "init_range": 0.3, **kw}).eval()
 
 
 def stream(V: int, T: int, B: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,12 +33,11 @@ def stream(V: int, T: int, B: int, seed: int = 0) -> tuple[torch.Tensor, torch.T
 
 
 def test_registry_names():
-    # The character-aware models have their own tests (tests/test_models_chsm.py).
-    assert sorted(models.REGISTRY) == sorted([*NAMES, "chsm", "charcnn"])
+    assert sorted(models.REGISTRY) == sorted(NAMES + CHAR_NAMES)
 
 
 @pytest.mark.parametrize("V", [7, 37, 50, 64])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + CHAR_NAMES)
 def test_exact_normalisation_and_forward_matches_log_prob(name, V):
     m = small(name, V)
     x, y = stream(V, 6, 3)
@@ -38,14 +46,16 @@ def test_exact_normalisation_and_forward_matches_log_prob(name, V):
         _, state = m(*stream(V, 4, 3, seed=1), m.init_state(3))
         lp, _ = m.log_prob(x, state)
         nll, _ = m(x, y, state)
-    assert lp.shape == (6, 3, V)
+        tok, _ = m.token_nll(x, y, state)
+    assert lp.shape == (6, 3, V) and tok.shape == (6, 3)
     assert torch.allclose(lp.logsumexp(-1), torch.zeros(6, 3), atol=1e-5)
     gathered = -lp.gather(2, y.unsqueeze(2)).sum()
     assert torch.allclose(nll, gathered, rtol=1e-5)
+    assert torch.allclose(tok.sum(), nll, rtol=1e-5)  # the per-token file's terms
     assert lp.exp().std() > 1e-3  # not trivially uniform
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + CHAR_NAMES)
 def test_state_carried_across_calls_equals_one_long_call(name):
     V = 37
     m = small(name, V)
@@ -86,7 +96,7 @@ def test_overfits_tiny_repeated_corpus(name):
     assert nll.item() / (T * B) < 0.05  # from log(12) = 2.48 nats at the start
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + CHAR_NAMES)
 def test_unknown_config_key_names_valid_ones(name):
     with pytest.raises(ValueError, match="valid keys.*hidden_dim"):
         models.build(name, 10, hiden_dim=3)
