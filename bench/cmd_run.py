@@ -35,9 +35,9 @@ TRAIN_PRESETS = {
     "paper": dict(epochs=40, rounds=3),  # Kim et al. train to convergence; the lr floor usually stops first
     # Zaremba et al. 2014 "small": lr 1 for 4 epochs, then halved every epoch, 13 epochs, 20 steps.
     "zaremba-small": dict(epochs=13, bptt=20, lr_decay_start=4, lr_floor=0.0, rounds=1),
-    # Kim et al. 2016: 25 epochs, batch 20, 35 steps, lr 1 halved when valid ppl stalls
-    # (theirs: improves by less than 1), gradient norm 5.
-    "kim-small": dict(epochs=25, batch_size=20, bptt=35, rounds=1),
+    # Kim et al. 2016 (yoonkim/lstm-char-cnn main.lua): 25 epochs, batch 20, 35 steps,
+    # lr 1 halved when valid ppl improves by less than 1, gradient norm 5, no lr floor.
+    "kim-small": dict(epochs=25, batch_size=20, bptt=35, rounds=1, lr_decay_rule="kim", lr_floor=0.0),
 }
 
 
@@ -93,6 +93,8 @@ def register(sub) -> None:
         ("lr", float, "initial SGD learning rate"), ("lr-decay", float, "factor applied when the lr decays"),
         ("lr-decay-start", int, "fixed schedule: decay every epoch after this one (default: decay on a "
                                 "validation plateau)"),
+        ("lr-decay-rule", str, "stall test when no fixed schedule: best (beat the best so far) or kim "
+                               "(Kim et al.: improve on the previous epoch by 1)"),
         ("lr-floor", float, "stop once the lr falls below this"), ("clip", float, "gradient norm clip"),
         ("eval-batch-size", int, "streams scored in parallel in evaluation"),
         ("evals-per-epoch", int, "validation points per epoch on the curve"),
@@ -155,7 +157,7 @@ def handle(args) -> int:
     tcfg = TrainConfig(**{**train_preset(preset), **{k: v for k, v in vars(args).items()
                                                        if k in TrainConfig.__dataclass_fields__ and v is not None}})
     kind = {"cpu": "CPU-sized, NOT the paper's settings", "zaremba-small": "Zaremba et al. 2014 small",
-            "kim-small": "Kim et al. 2016 LSTM-CharCNN-Small"}.get(
+            "kim-small": "Kim et al. 2016 LSTM-Word-Small / LSTM-CharCNN-Small"}.get(
         preset, "the paper's settings")
     if main:
         print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} ({kind}); "

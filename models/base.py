@@ -25,11 +25,17 @@ class CommonConfig:
 
 
 class LSTMBody(nn.Module):
-    """Dropout -> multi-layer LSTM -> dropout. [T, B, n] -> [T, B, h]."""
+    """Dropout -> multi-layer LSTM -> dropout. [T, B, n] -> [T, B, h].
 
-    def __init__(self, input_dim: int, hidden_dim: int, layers: int, dropout: float):
+    `input_dropout` (default: `dropout`) is the rate on the embeddings; Kim et
+    al.'s models use none there, Zaremba et al.'s the same rate as elsewhere.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int, layers: int, dropout: float,
+                 input_dropout: float | None = None):
         super().__init__()
         self.drop = nn.Dropout(dropout)
+        self.drop_in = nn.Dropout(dropout if input_dropout is None else input_dropout)
         # Inter-layer dropout inside nn.LSTM keeps the cuDNN fused path.
         self.lstm = nn.LSTM(input_dim, hidden_dim, layers, dropout=dropout if layers > 1 else 0.0)
         self.layers, self.hidden_dim = layers, hidden_dim
@@ -39,7 +45,7 @@ class LSTMBody(nn.Module):
         return (z, z.clone())
 
     def forward(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
-        out, state = self.lstm(self.drop(emb), state)
+        out, state = self.lstm(self.drop_in(emb), state)
         return self.drop(out), state
 
 

@@ -10,11 +10,11 @@ from .base import LanguageModel, LSTMBody, State
 
 class LSTMLM(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
-                 init_range=0.05):
+                 init_range=0.05, input_dropout=None):
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embedding_dim)
-        self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)
+        self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout, input_dropout)
         self.out = nn.Linear(hidden_dim, vocab_size)
         self.init_uniform(init_range)
 

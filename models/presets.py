@@ -54,6 +54,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "cpu": _CPU,
         "paper-aclw": _ACLW_SMALL,
         "paper-billionw": _BILLIONW_1024,
+        "kim-small": {"why": "Kim et al.'s LSTM-Word-Small exactly (no dropout on the embeddings; PTB 97.6)",
+                      "config": dict(_KIM_SMALL, input_dropout=0.0)},
         "zaremba-small": {"why": "Zaremba et al. 2014's small PTB model: 2 x 200, no dropout",
                           "config": dict(embedding_dim=200, hidden_dim=200, layers=2, dropout=0.0,
                                          init_range=0.1)},
