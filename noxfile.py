@@ -108,7 +108,7 @@ def asv(session: nox.Session) -> None:
                 ASV_MACHINE, **run)
     session.run(py, "-m", "asv", "run", "--machine", ASV_MACHINE, "-E", f"existing:{py}",
                 "--set-commit-hash", head, "--show-stderr", **run)
-    session.run(py, "-m", "bench.regress", "--machine", ASV_MACHINE, "--python", py,
+    session.run(py, "-m", "bench", "regress", "--machine", ASV_MACHINE, "--python", py,
                 "--commit", head, *session.posargs, **run)
 
 
@@ -125,9 +125,9 @@ def perf(session: nox.Session) -> None:
 
 @nox.session
 def gpu(session: nox.Session) -> None:
-    """The prepared GPU run (bench/gpu_check.py): correctness, throughput and
+    """The prepared GPU run (bench/commands/gpu.py): correctness, throughput and
     memory of all four models at V = 206K and 793,471 (fp32 and bf16), the
     reallocation at 793,471, short PTB runs; < 8 minutes on one CUDA device.
     Set LIGHTRNN_SYSTEM_TORCH=1 to keep your CUDA torch. `-- ARGS` go to the script."""
     py = _python()
-    session.run(py, "-m", "bench.gpu_check", "--budget-s", "420", *session.posargs, external=True)
+    session.run(py, "-m", "bench", "gpu", "--budget-s", "420", *session.posargs, external=True)

@@ -1,5 +1,6 @@
-"""`python -m bench SUBCOMMAND ...`: every subcommand lives in its own module
-exposing `register(subparsers)`; the handler it sets returns an exit code."""
+"""`python -m bench SUBCOMMAND ...`: every tool of the harness. Each subcommand
+lives in its own module under bench/commands/ exposing `register(subparsers)`;
+the handler it sets returns an exit code."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import argparse
 import importlib
 import sys
 
-# Module per subcommand, in --help order.
-COMMANDS = ["run", "info", "params", "tables", "realloc", "scaling", "kn"]
+# Module per subcommand (bench/commands/), in --help order.
+COMMANDS = ["run", "info", "params", "tables", "realloc", "scaling", "kn", "gpu", "ddp_bytes", "regress"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,13 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"bench.cmd_{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"bench.cmd_{name}":
-                raise
-            continue  # subcommand not built yet
-        module.register(sub)
+        module = "bench.cmd_realloc" if name == "realloc" else f"bench.commands.{name}"
+        importlib.import_module(module).register(sub)
     return parser
 
 

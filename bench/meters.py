@@ -19,6 +19,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def clock(device: torch.device) -> float:
+    """Seconds (perf_counter) once the device's queued work is done."""
+    sync(device)
+    return time.perf_counter()
+
+
 class Stopwatch:
     """Accumulates seconds over start/stop spans, syncing the device at both ends."""
 
@@ -30,13 +36,11 @@ class Stopwatch:
         return self._t0 is not None
 
     def start(self) -> None:
-        sync(self.device)
-        self._t0 = time.perf_counter()
+        self._t0 = clock(self.device)
 
     def stop(self) -> float:
         """Adds the span to `elapsed`; returns the span."""
-        sync(self.device)
-        span = time.perf_counter() - self._t0
+        span = clock(self.device) - self._t0
         self.elapsed += span
         self._t0 = None
         return span
@@ -45,13 +49,19 @@ class Stopwatch:
         """Elapsed including a running span (for curves and --max-time checks)."""
         if self._t0 is None:
             return self.elapsed
-        sync(self.device)
-        return self.elapsed + time.perf_counter() - self._t0
+        return self.elapsed + clock(self.device) - self._t0
 
 
 def reset_peaks(device: torch.device) -> None:
+    """Start the peak counters afresh: torch's on CUDA, the process's peak RSS
+    (VmHWM) on Linux, so a figure read later is this span's, not the process's."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+    except OSError:  # not Linux, or not permitted: the peak stays the process's
+        pass
 
 
 def gpu_peak_alloc_mb(device: torch.device) -> float | None:
@@ -80,16 +90,39 @@ def gpu_nvml_used_mb(device: torch.device) -> float | None:
         return None
 
 
-def cpu_peak_rss_mb() -> float | None:
-    """Peak resident memory of this process so far (the whole process: one
-    run per process gives a per-run figure; in a suite it is a running max)."""
+def _status_mb(field: str) -> float | None:
+    """A /proc/self/status figure (VmRSS: now, VmHWM: peak) in MiB; None off Linux."""
     try:
-        import resource
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
-        # ru_maxrss is KiB on Linux (bytes on macOS; this project runs on Linux).
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    except ImportError:  # Windows: psutil's peak working set
-        import psutil
 
-        info = psutil.Process().memory_info()
-        return getattr(info, "peak_wset", info.rss) / 2**20
+def cpu_peak_rss_mb() -> float | None:
+    """Peak resident memory of this process since `reset_peaks` (Linux), else
+    since it started."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    import psutil  # elsewhere: the peak working set where the OS keeps one
+
+    info = psutil.Process().memory_info()
+    return getattr(info, "peak_wset", info.rss) / 2**20
+
+
+def cpu_rss_mb() -> float:
+    """Resident memory of this process now."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def available_bytes() -> int:
+    """Memory the OS can give this process now without swapping."""
+    import psutil
+
+    return psutil.virtual_memory().available

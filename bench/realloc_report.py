@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from bench import records
+from bench.report import records
 
 
 def save(results: Path, figures: dict, instance: str) -> None:

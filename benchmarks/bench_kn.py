@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from bench.cmd_kn import generated
+from bench.commands.kn import generated
 from models.kn import KneserNey
 
 TOKENS, VOCAB = 1_000_000, 10_000

@@ -8,7 +8,7 @@ import torch
 
 import datasets
 import models
-from bench.trainer import TrainConfig, train
+from bench.train.trainer import TrainConfig, train
 
 from .common import MODELS
 

@@ -4,7 +4,8 @@ the peak memory of a training step, and the parameter count (h = 200,
 
 from __future__ import annotations
 
-from bench.microbench import Rig, param_counts
+from bench.rigs.microbench import Rig
+from models.params import count_on_meta
 
 from .common import BILLIONW_V, MODELS, VOCABS
 
@@ -41,4 +42,4 @@ class ParamCount:
     unit = "parameters"
 
     def track_params(self, name, vocab_size):
-        return param_counts(name, vocab_size)["total"]
+        return count_on_meta(name, vocab_size)["total"]

@@ -7,8 +7,8 @@ import torch
 
 import models
 from bench.realloc_instances import make_instance
+from bench.rigs.microbench import zipf_ids
 from models.realloc.accumulate import accumulate_losses
-from models.throughput import zipf_ids
 
 # Seconds per call at these sizes on one shared core; exact LSA is cubic, so 2K only.
 LARGEST = {"exact": 2_000, "greedy-cntk": 50_000, "auction": 10_000}

@@ -15,13 +15,14 @@ from .hsm import HSMLM
 from .lightrnn import LightRNN
 from .lstm import LSTMLM
 
+# In the paper's table order: baselines first, LightRNN last.
 REGISTRY: dict[str, type[LanguageModel]] = {
-    "lightrnn": LightRNN,
     "lstm": LSTMLM,
     "hsm": HSMLM,
     "adaptive": AdaptiveLM,
     "chsm": CharHSM,
     "charcnn": CharCNN,
+    "lightrnn": LightRNN,
 }
 
 

@@ -7,7 +7,7 @@ differences in results come from those alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 
 import torch
 from torch import Tensor, nn
@@ -15,13 +15,35 @@ from torch import Tensor, nn
 State = tuple[Tensor, Tensor]  # (h, c), each [layers, B, hidden]
 
 
-@dataclass
-class CommonConfig:
-    embedding_dim: int = 200  # Kim et al.'s LSTM-Word-Small
-    hidden_dim: int = 200
-    layers: int = 2
-    dropout: float = 0.5  # on embeddings and LSTM outputs (Zaremba et al.)
-    init_range: float = 0.05  # uniform init, Kim et al.
+class Collectives:
+    """What work between training rounds needs from the process group, as
+    identities for one process. The trainer passes bench's data-parallel ones
+    (and its device-synchronised clock), so `end_of_round` has one code path
+    for one process and for many."""
+
+    world_size = 1
+    is_main = True
+
+    def clock(self) -> float:
+        """Seconds; the trainer's version synchronises the device first."""
+        return time.perf_counter()
+
+    def reduce_sum_(self, t: Tensor, dst: int = 0) -> Tensor:
+        """Sum `t` over ranks in place, onto rank `dst`."""
+        return t
+
+    def broadcast_(self, t: Tensor) -> Tensor:
+        """Overwrite `t` on every rank with rank 0's copy."""
+        return t
+
+    def broadcast_object(self, obj):
+        return obj
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        return list(values)
+
+
+LOCAL = Collectives()
 
 
 class LSTMBody(nn.Module):
@@ -77,9 +99,11 @@ class LanguageModel(nn.Module):
         lp, state = self.log_prob(x, state)  # [T, B, V]
         return -lp.gather(2, y.unsqueeze(2)).squeeze(2), state
 
-    def end_of_round(self, train_ids, batch_size: int, bptt: int) -> dict:
+    def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         """Called by the trainer between training rounds (LightRNN reallocates
-        here). Returns JSON-ready figures for the run record."""
+        here) on this process's shard of the training stream; `comm` joins the
+        ranks. Returns JSON-ready figures for the run record, the same on
+        every rank."""
         return {}
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import LanguageModel, LSTMBody, State
+from .base import LOCAL, Collectives, LanguageModel, LSTMBody, State
 
 
 class LightRNN(LanguageModel):
@@ -154,9 +154,9 @@ class LightRNN(LanguageModel):
             words.append(self.cell_word[r * self.cols + c])
         return torch.stack(words), state
 
-    def end_of_round(self, train_ids, batch_size: int, bptt: int) -> dict:
-        from .realloc import reallocation_round  # lazy: the solvers pull in scipy
-        return reallocation_round(self, train_ids, batch_size, bptt)
+    def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
+        from .realloc.accumulate import reallocation_round  # lazy: the solvers pull in scipy
+        return reallocation_round(self, train_ids, batch_size, bptt, comm)
 
     def param_groups(self):
         return {

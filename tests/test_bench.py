@@ -17,9 +17,9 @@ import torch
 
 import datasets
 import models
-from bench import records
 from bench.cli import main
-from bench.trainer import TrainConfig, train
+from bench.report import records
+from bench.train.trainer import TrainConfig, train
 from datasets.batching import batchify, num_batches
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_nan_loss_is_diverged(tmp_path, monkeypatch):
 
 
 def test_infinite_validation_perplexity_is_diverged_and_recordable(tmp_path, monkeypatch):
-    monkeypatch.setattr("bench.trainer.evaluate", lambda *a: math.inf)
+    monkeypatch.setattr("bench.train.trainer.evaluate", lambda *a: math.inf)
     main(["run", *TINY, "--models", "lstm", "--epochs", "1", "--results", str(tmp_path), "--no-tables"])
     (rec,) = records.read(tmp_path / "records.jsonl")  # written: no inf in the JSON
     assert rec["status"] == "diverged" and rec["curve"][0][2] is None and rec["metrics"]["valid_ppl"] is None

@@ -8,7 +8,8 @@ import multiprocessing as mp
 import pytest
 import torch
 
-from bench import meters, records
+from bench import meters
+from bench.report import records
 
 
 def _record(i: int, pad: int = 0) -> dict:

@@ -1,4 +1,4 @@
-"""Data-parallel pieces (bench/distributed.py) with 2 gloo processes on 127.0.0.1.
+"""Data-parallel pieces (bench/train/distributed.py) with 2 gloo processes on 127.0.0.1.
 
 The workers are this same file run by torchrun (`torchrun ... test_distributed.py
 SCENARIO OUTDIR`), so the real torchrun environment path of `init()` is what
@@ -24,10 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import models  # noqa: E402
-from bench import ddp_realloc  # noqa: E402
-from bench import distributed as D  # noqa: E402
+from bench.train import distributed as D  # noqa: E402
 from datasets.batching import batchify, bptt_batches, eval_segments  # noqa: E402
 from models import detach_state  # noqa: E402
+from models.realloc import accumulate  # noqa: E402
 
 V, B, T, STEPS = 40, 4, 5, 4  # tiny LSTM, global batch B, BPTT T
 
@@ -60,15 +60,16 @@ def train_and_eval_one(name: str) -> dict:
     """A few SGD steps on the global batch (this rank's shard), then the
     stream evaluation split over ranks. Same code for 1 and 2 processes."""
     torch.manual_seed(0)
-    info, device = D.init("cpu")
+    device = D.init("cpu")
+    rank, world = D.rank(), D.world_size()
     size = dict(char_dim=4, kernels=(1, 2), feature_maps=(8, 8)) if models.needs_words(name) else dict(embedding_dim=16)
     model = models.build(name, V, **size, hidden_dim=16, layers=2, dropout=0.0)
     rng = np.random.default_rng(0)
     train, valid = rng.integers(0, V, 403).astype(np.int32), rng.integers(0, V, 97).astype(np.int32)
-    data = batchify(D.shard_stream(train, info.rank, info.world, batch_size=B), B // info.world)
+    data = batchify(D.shard_stream(train, rank, world, batch_size=B), B // world)
     step = D.wrap_ddp(model, device)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    state, losses = model.init_state(B // info.world), []
+    state, losses = model.init_state(B // world), []
     for (x, y), _ in zip(bptt_batches(data, T), range(STEPS), strict=False):
         nll, state = step(x, y, detach_state(state))
         (nll / y.numel()).backward()  # DDP averages the ranks' means: the global mean
@@ -79,13 +80,13 @@ def train_and_eval_one(name: str) -> dict:
     model.eval()
     total = [0.0, 0.0]
     with torch.no_grad():
-        for seg in D.eval_share(eval_segments(valid, 8), info.rank, info.world):
+        for seg in D.eval_share(eval_segments(valid, 8), rank, world):
             nll, _ = model(seg[:-1], seg[1:], model.init_state(seg.size(1)))
             total = [total[0] + nll.item(), total[1] + seg[1:].numel()]
     nll_sum, tokens = D.all_sum(total)
     params = torch.cat([p.detach().flatten() for p in model.parameters()]).tolist()
     return {"losses": losses, "eval_nll": nll_sum, "eval_tokens": tokens, "params": params,
-            "world": info.world, "grad_bytes": D.grad_bytes(model)}
+            "world": world, "grad_bytes": D.grad_bytes(model)}
 
 
 def loss_matrices(r: int, v: int = 14, k: int = 4):
@@ -102,36 +103,45 @@ def exact_table(loss_row: torch.Tensor, loss_col: torch.Tensor) -> torch.Tensor:
 
 def reallocate() -> dict:
     """Each rank has its own loss matrices; rank 0 matches their sum; all
-    ranks must end with rank 0's table. Tiny chunks exercise the chunking."""
-    info, device = D.init("cpu")
-    table = torch.full((14,), -1, dtype=torch.int64)  # differs from the answer on purpose
-    def set_table(t):
-        table.copy_(t)
-    def match(lr, lc):
-        set_table(exact_table(lr, lc))
+    ranks must end with rank 0's table. The model's own route
+    (accumulate.reallocation_round) runs with the pass and the matching
+    stubbed; tiny chunks exercise the chunking."""
+    device = D.init("cpu")
+
+    class Table:  # what the round needs of a model: its table, and setting it
+        word_table = torch.full((14,), -1, dtype=torch.int64)  # differs from the answer on purpose
+
+        def set_table(self, t):
+            self.word_table.copy_(t)
+
+    def match(model, lr, lc, method):
+        model.set_table(exact_table(lr, lc))
         return {"cost": 1.5}
-    figures = ddp_realloc.reallocate_across_ranks(lambda: loss_matrices(info.rank), match, lambda: table,
-                                        set_table, device)
-    both = D.reduce_sum_(loss_matrices(info.rank)[0], dst=None, chunk_mb=1e-5)
-    return {"table": table.tolist(), "figures": figures, "allreduced": both.tolist()}
+
+    accumulate.accumulate_losses = lambda *a: (*loss_matrices(D.rank()), 0.0)
+    accumulate.match, model = match, Table()
+    figures = accumulate.reallocation_round(model, None, 4, 5, D.collectives(device))
+    both = D.reduce_sum_(loss_matrices(D.rank())[0], dst=None, chunk_mb=1e-5)
+    return {"table": model.word_table.tolist(), "figures": figures, "allreduced": both.tolist()}
 
 
 def lightrnn_round() -> dict:
     """A real LightRNN reallocation round: each rank's shard accumulated,
     summed on rank 0, matched once there, the table broadcast."""
-    info, _ = D.init("cpu")
+    device = D.init("cpu")
     torch.manual_seed(0)
     model = models.build("lightrnn", 30, embedding_dim=16, hidden_dim=16, layers=1, dropout=0.0)
     ids = np.random.default_rng(1).integers(0, 30, 203).astype(np.int32)
     before = model.word_table.tolist()
-    figures = ddp_realloc.end_of_round(model, D.shard_stream(ids, info.rank, info.world, 4), 4 // info.world, 5)
+    shard = D.shard_stream(ids, D.rank(), D.world_size(), 4)
+    figures = model.end_of_round(shard, 4 // D.world_size(), 5, D.collectives(device))
     return {"before": before, "table": model.word_table.tolist(), "figures": figures}
 
 
 def _worker(out: Path) -> None:
-    result = {"train": train_and_eval(), "realloc": reallocate(), "lightrnn": lightrnn_round()}
+    result = {"train": train_and_eval(), "lightrnn": lightrnn_round(), "realloc": reallocate()}
     rank = D.rank()
-    from bench import ddp_bytes
+    from bench.commands import ddp_bytes
 
     result["measure"] = ddp_bytes.measure(2000)  # last: it ends the process group
     (out / f"rank{rank}.json").write_text(json.dumps(result))
@@ -151,7 +161,8 @@ def test_shard_stream_is_a_view_matching_the_global_batch(tmp_path):
 
 
 def test_single_process_helpers_are_identity():
-    assert D.init("cpu")[0] == D.DistInfo() and D.all_sum([2.0, 3.0]) == [2.0, 3.0]
+    assert D.init("cpu") == torch.device("cpu") and (D.rank(), D.world_size()) == (0, 1)
+    assert D.all_sum([2.0, 3.0]) == [2.0, 3.0]
     t = torch.arange(6.0)
     assert D.reduce_sum_(t) is t and torch.equal(t, torch.arange(6.0)) and D.any_rank([False, True]) == [False, True]
     m = models.build("lstm", V, embedding_dim=16, hidden_dim=16, layers=1)
@@ -173,10 +184,10 @@ def test_two_ranks_reallocate_lightrnn_like_one_process(two_ranks):
 
 @pytest.mark.slow
 def test_all_reduce_timing_of_gradient_sizes(two_ranks):
-    from bench import ddp_bytes
+    from bench.commands import ddp_bytes
 
     rows, none = two_ranks[0]["measure"], two_ranks[1]["measure"]
-    assert none == [] and [r["model"] for r in rows] == ddp_bytes.ORDER
+    assert none == [] and [r["model"] for r in rows] == ddp_bytes.WORD_MODELS
     for r in rows:
         assert r["world"] == 2 and r["all-reduce s"] > 0
         assert r["MB"] * 2**20 == ddp_bytes.bytes_per_step(r["model"], 2000, "paper-aclw")
@@ -185,7 +196,7 @@ def test_all_reduce_timing_of_gradient_sizes(two_ranks):
 def test_grad_bytes_table_follows_the_parameter_counts():
     """DDP's per-step traffic = every fp32 gradient; LightRNN's share of a full
     softmax's shrinks as V grows (sqrt(V) against V), the paper's argument."""
-    from bench import ddp_bytes
+    from bench.commands import ddp_bytes
 
     rows = ddp_bytes.table()
     for row in rows:

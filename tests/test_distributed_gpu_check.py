@@ -1,4 +1,4 @@
-"""The prepared GPU run (bench/gpu_check.py): its refusal without CUDA, and a
+"""The prepared GPU run (bench/commands/gpu.py): its refusal without CUDA, and a
 dry run of all of its logic on the CPU at toy sizes (`--device cpu --tiny`)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "bench.gpu_check", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "bench", "gpu", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from bench import cli
-from bench import distributed as D
+from bench.train import distributed as D
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--dataset-opt", "vocab_size=300", "--dataset-opt", "train_tokens=6000",

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import models
-from bench import interpolate, records, tokens
 from bench.cli import main
-from bench.evaluate import evaluate
-from bench.trainer import TrainConfig
+from bench.report import interpolate, records, tokens
+from bench.train.evaluate import evaluate
+from bench.train.trainer import TrainConfig
 from tests.test_bench import TINY, TINY_DATA, tiny_corpus
 
 

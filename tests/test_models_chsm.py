@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import models
-from bench.trainer import TrainConfig, train
+from bench.train.trainer import TrainConfig, train
 from models.chars import BOW, EOW, PAD, SPECIALS, char_vocab, spell
 from tests.test_bench import tiny_corpus
 from tests.test_models import CHAR_SMALL, words

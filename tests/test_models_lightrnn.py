@@ -139,17 +139,19 @@ def test_sampling_follows_the_distribution():
     assert torch.allclose(freq, p, atol=0.03)
 
 
-def test_end_of_round_calls_the_reallocation_helper(monkeypatch):
-    # Stand-in for models.realloc (its own issue): checks the hook's wiring only.
+def test_end_of_round_calls_the_reallocation_round(monkeypatch):
+    # Stand-in for models.realloc.accumulate: checks the hook's wiring only.
+    from models.base import LOCAL
+
     seen = {}
 
-    def fake_round(model, train_ids, batch_size, bptt):
-        seen["args"] = (model, batch_size, bptt)
+    def fake_round(model, train_ids, batch_size, bptt, comm):
+        seen["args"] = (model, batch_size, bptt, comm)
         return {"moved": 0}
 
-    fake = types.ModuleType("models.realloc")
+    fake = types.ModuleType("models.realloc.accumulate")
     fake.reallocation_round = fake_round
-    monkeypatch.setitem(sys.modules, "models.realloc", fake)
+    monkeypatch.setitem(sys.modules, "models.realloc.accumulate", fake)
     m = light(7)
     assert m.end_of_round(torch.arange(30), 2, 5) == {"moved": 0}
-    assert seen["args"] == (m, 2, 5)
+    assert seen["args"] == (m, 2, 5, LOCAL)

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import models
-from bench import cmd_params
+from bench.commands import params as cmd_params
+from bench.presets import PRESETS, paper_preset, parse_overrides, preset_config, preset_names, train_settings
 from models.params import count_on_meta, param_formula
-from models.presets import PRESETS, paper_preset, parse_overrides, preset_config
 
 # The paper's vocabulary sizes (Table 1, given there in thousands) and BillionW's exact size.
 PAPER_VOCAB = {"aclw-czech": 206_000, "aclw-german": 339_000, "aclw-spanish": 152_000,
@@ -43,7 +43,7 @@ def test_formula_matches_built_module(name, V, cfg):
 
 @pytest.mark.parametrize("name", sorted(models.REGISTRY))
 def test_presets_counted_on_meta_at_paper_vocab_sizes(name):
-    for preset in PRESETS[name]:
+    for preset in preset_names(name):
         cfg = preset_config(name, preset)
         for V in PAPER_VOCAB.values():
             assert count_on_meta(name, V, **cfg) == param_formula(name, V, **cfg), (preset, V)
@@ -83,9 +83,12 @@ def test_preset_errors_name_the_choices():
     with pytest.raises(ValueError, match="valid keys"):
         preset_config("lstm", "cpu", {"hiden_dim": 3})
     assert preset_config("lstm", "zaremba-small", {"dropout": 0.25})["dropout"] == 0.25
-    assert set(PRESETS["lightrnn"]) >= {"cpu", "paper-aclw", "paper-aclw-200", "paper-aclw-600",
+    assert set(preset_names("lightrnn")) >= {"cpu", "paper-aclw", "paper-aclw-200", "paper-aclw-600",
                                         "paper-billionw"}
-    assert all(p["why"] for presets in PRESETS.values() for p in presets.values())
+    assert all(p["why"] for preset in PRESETS.values() for p in preset.models.values())
+    assert all(preset.why for preset in PRESETS.values())
+    with pytest.raises(KeyError, match="unknown preset"):
+        train_settings("paper")
 
 
 def test_paper_preset_per_dataset():

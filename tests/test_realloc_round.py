@@ -12,10 +12,10 @@ import torch
 
 import models
 from bench.cli import main
+from bench.report.class_recovery import adjusted_mutual_info, table_case_study, table_class_scores
 from datasets.batching import batchify, bptt_batches
 from models.realloc import table_cost
 from models.realloc.accumulate import accumulate_losses, reallocation_round
-from models.realloc.purity import adjusted_mutual_info, table_case_study, table_class_scores
 
 V, B, T = 23, 3, 4  # 5 x 5 table: two empty cells, so masking is exercised
 

@@ -1,4 +1,4 @@
-"""bench.regress: the `asv compare` table parser (on captured asv 0.6 output)
+"""bench.commands.regress: the `asv compare` table parser (on captured asv 0.6 output)
 and the whole check on a throw-away git repo with two stored results."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import regress
+from bench.cli import main
+from bench.commands import regress
 
 FIXTURE = Path(__file__).parent / "fixtures" / "asv_compare_split.txt"
 NAME = "bench_models.ParamCount.track_params"
@@ -69,9 +70,9 @@ def test_regress_end_to_end(tmp_path, monkeypatch, after, code):
     for head, values in zip(heads, ([100, 200], after), strict=True):
         (results / "m" / f"{head[:8]}-existing-py_x.json").write_text(json.dumps(_result(head, values)))
     monkeypatch.chdir(tmp_path)
-    assert regress.main(["--machine", "m", "--factor", "1.5"]) == code
+    assert main(["regress", "--machine", "m", "--factor", "1.5"]) == code
 
 
 def test_missing_config_is_one_line_error(tmp_path, capsys):
-    assert regress.main(["--config", str(tmp_path / "nope.json")]) == 2
+    assert main(["regress", "--config", str(tmp_path / "nope.json")]) == 2
     assert "nope.json not found" in capsys.readouterr().err

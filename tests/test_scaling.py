@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from bench import cmd_scaling, scaling_report
 from bench.cli import main
+from bench.commands import scaling as cmd_scaling
+from bench.report import scaling_report
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import records, tables
 from bench.cli import main
+from bench.report import records, tables
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -99,11 +99,4 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     )
 
 
-def reallocation_round(model, train_ids, batch_size: int, bptt: int) -> dict:
-    """LightRNN's end-of-round step (see accumulate.py)."""
-    from .accumulate import reallocation_round as run
-
-    return run(model, train_ids, batch_size, bptt)
-
-
-__all__ = ["METHODS", "ReallocResult", "reallocate", "reallocation_round", "table_cost"]
+__all__ = ["METHODS", "ReallocResult", "reallocate", "table_cost"]

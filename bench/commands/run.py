@@ -8,7 +8,6 @@ CPU preset (minutes on 2 cores, offline).
 from __future__ import annotations
 
 import argparse
-import ast
 import signal
 import sys
 from dataclasses import asdict
@@ -18,46 +17,20 @@ import torch
 
 import datasets
 import models
-from bench import distributed, kn_run, records, tokens
-from bench.trainer import TrainConfig, train
-from models.presets import PRESETS, paper_preset, preset_config
-
-ORDER = ["kn", "lstm", "hsm", "adaptive", "chsm", "charcnn", "lightrnn"]  # baselines first, as in the paper's tables
-# Trainer settings per preset (model sizes: models/presets.py); flags override both.
-TRAIN_PRESETS = {
-    # ~10 minutes on 2 cores; LightRNN reallocates once, after epoch 5. Batch 10 doubles
-    # the updates per token: at batch 20 the baselines had not left the unigram plateau.
-    # lr 1 held for 7 epochs, then halved: plateau-based halving fired ON that initial
-    # plateau, and with 5 epochs (halving from 4) adaptive softmax was cut off just as it
-    # left it (step ~1700 of 2150): test ppl 464-640 over three seeds, against 230 after
-    # 12 epochs (measured; its cutoffs were not the cause: coverage-based ones did worse).
-    "cpu": dict(epochs=10, rounds=2, batch_size=10, lr_decay_start=7),
-    "paper": dict(epochs=40, rounds=3),  # Kim et al. train to convergence; the lr floor usually stops first
-    # Zaremba et al. 2014 "small": lr 1 for 4 epochs, then halved every epoch, 13 epochs, 20 steps.
-    "zaremba-small": dict(epochs=13, bptt=20, lr_decay_start=4, lr_floor=0.0, rounds=1),
-    # Kim et al. 2016 (yoonkim/lstm-char-cnn main.lua): 25 epochs, batch 20, 35 steps,
-    # lr 1 halved when valid ppl improves by less than 1, gradient norm 5, no lr floor.
-    "kim-small": dict(epochs=25, batch_size=20, bptt=35, rounds=1, lr_decay_rule="kim", lr_floor=0.0),
-}
-
-
-def train_preset(preset: str) -> dict:
-    return TRAIN_PRESETS["paper" if preset.startswith("paper") else preset]
-
-
-def all_presets() -> list[str]:
-    return sorted({p for m in PRESETS.values() for p in m})
-
-
-def _kv(text: str) -> tuple[str, object]:
-    """'key=value' with the value read as a Python literal when it is one."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
+from bench.presets import (
+    KN,
+    ORDER,
+    PRESETS,
+    paper_preset,
+    parse_kv,
+    preset_config,
+    preset_names,
+    train_settings,
+)
+from bench.report import records, tokens
+from bench.report.class_recovery import table_case_study
+from bench.train import distributed, kn_run
+from bench.train.trainer import TrainConfig, train
 
 
 def register(sub) -> None:
@@ -66,9 +39,9 @@ def register(sub) -> None:
     p.add_argument("--dataset", default="synthetic", help="dataset name (see `python -m bench info`)")
     p.add_argument("--models", default=None,
                    help=f"comma-separated models to run, in order; default: all of {ORDER}; "
-                        f"{kn_run.NAME!r} is the Kneser-Ney n-gram (see --kn-order)")
-    p.add_argument("--preset", default="auto", choices=("auto", *all_presets()),
-                   help="model and training settings (models/presets.py); auto = the paper's on a GPU, "
+                        f"{KN!r} is the Kneser-Ney n-gram (see --kn-order)")
+    p.add_argument("--preset", default="auto", choices=("auto", *preset_names()),
+                   help="training and model settings (bench/presets.py); auto = the paper's on a GPU, "
                         "cpu otherwise")
     p.add_argument("--epochs", type=int, help="maximum epochs (default from the preset)")
     p.add_argument("--max-time", type=float, help="stop training after this many seconds (training + reallocation)")
@@ -78,9 +51,9 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="where datasets live ($LIGHTRNN_DATA_DIR or a user cache by default)")
-    p.add_argument("--dataset-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--dataset-opt", type=_kv_arg, action="append", default=[], metavar="KEY=VALUE",
                    help="dataset parameter, e.g. train_tokens=5000 for synthetic (repeatable)")
-    p.add_argument("--set", type=_kv, action="append", default=[], metavar="KEY=VALUE", dest="model_set",
+    p.add_argument("--set", type=_kv_arg, action="append", default=[], metavar="KEY=VALUE", dest="model_set",
                    help="model config override, e.g. dropout=0 (repeatable); each model takes the keys it has "
                         "(char_dim for the character models, embedding_dim for the others)")
     p.add_argument("--kn-order", type=int, default=kn_run.DEFAULT_ORDER, help="n-gram order of the kn model")
@@ -133,20 +106,20 @@ def pick_device(choice: str) -> torch.device:
 
 def handle(args) -> int:
     torch.set_num_threads(args.threads)
-    _, device = distributed.init(pick_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
+    device = distributed.init(pick_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
     main = distributed.is_main()  # only rank 0 prints, writes records, tables and checkpoints
     preset = args.preset
     if preset == "auto":
         preset = paper_preset(args.dataset) if device.type == "cuda" else "cpu"
-    names = args.models.split(",") if args.models else [m for m in ORDER if m in models.REGISTRY or m == kn_run.NAME]
+    names = args.models.split(",") if args.models else ORDER
     for n in names:  # unknown model, preset or key: an error listing the choices, before any training
-        if n == kn_run.NAME:
+        if n == KN:
             kn_run.config(args)
             if args.model_set and names == [n]:
                 raise ValueError(f"--set configures neural models; {n!r} takes --kn-order")
             continue
         preset_config(n, preset, _own_keys(n, args.model_set))
-    neural = [n for n in names if n != kn_run.NAME]
+    neural = [n for n in names if n != KN]
     known = {k for n in neural for k in models.config_keys(n)}
     unknown = sorted({k for k, _ in args.model_set} - known)
     if neural and unknown:  # each model takes the --set keys it has; a key none has is an error
@@ -154,13 +127,11 @@ def handle(args) -> int:
     data_params = dict(args.dataset_opt)
     with distributed.main_first():  # rank 0 builds any id cache alone
         corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
-    tcfg = TrainConfig(**{**train_preset(preset), **{k: v for k, v in vars(args).items()
-                                                       if k in TrainConfig.__dataclass_fields__ and v is not None}})
-    kind = {"cpu": "CPU-sized, NOT the paper's settings", "zaremba-small": "Zaremba et al. 2014 small",
-            "kim-small": "Kim et al. 2016 LSTM-Word-Small / LSTM-CharCNN-Small"}.get(
-        preset, "the paper's settings")
+    tcfg = TrainConfig(**{**train_settings(preset), **{k: v for k, v in vars(args).items()
+                                                         if k in TrainConfig.__dataclass_fields__ and v is not None}})
     if main:
-        print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} ({kind}); "
+        print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} "
+              f"({PRESETS[preset].why.split(':')[0]}); "
               f"dataset {args.dataset}: V={len(corpus.vocab)}, {len(corpus.train):,} train tokens")
     results = Path(args.results)
     ckpt_dir = results / "checkpoints"
@@ -169,7 +140,7 @@ def handle(args) -> int:
     sha = records.git_sha()  # the code this process loaded (read now: others may commit meanwhile)
     with _Interrupt() as interrupt:
         for name in names:
-            if name == kn_run.NAME:
+            if name == KN:
                 if not main:
                     continue  # counting is one process's job
                 rec = kn_run.run(corpus, args, preset, sha, device, results)
@@ -187,9 +158,16 @@ def handle(args) -> int:
                 break
     distributed.shutdown()
     if not args.no_tables and main:
-        from bench.cmd_tables import regenerate
+        from bench.commands.tables import regenerate
         regenerate(results)
     return 130 if interrupt.hit else worst
+
+
+def _kv_arg(text: str) -> tuple[str, object]:
+    try:
+        return parse_kv(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _own_keys(name: str, model_set: list) -> dict:
@@ -247,7 +225,7 @@ def class_scores(model, word_class) -> dict:
     if table is None:
         return {}
     try:
-        from models.realloc.purity import table_class_scores
+        from bench.report.class_recovery import table_class_scores
     except ImportError:  # not built yet
         return {}
     return {"class_recovery": table_class_scores(table, model.cols, word_class)}
@@ -257,10 +235,6 @@ def case_study(model, corpus, n_rows: int = 5):
     """A few rows of LightRNN's final table as words (the paper's Figure 5)."""
     table = _table(model)
     if table is None:
-        return None
-    try:
-        from models.realloc.purity import table_case_study
-    except ImportError:
         return None
     words = corpus.vocab.words
     if corpus.word_class is not None:  # synthetic: show each word's true class beside it

@@ -1,6 +1,6 @@
 """The prepared GPU run (issue 7): one script, under 8 minutes on one CUDA device.
 
-    nox -s gpu                       # or: python -m bench.gpu_check --budget-s 420
+    nox -s gpu                       # or: python -m bench gpu --budget-s 420
 
 Phases, in order, each bounded by what is left of the budget:
 1. correctness: exact normalisation of every model on the device (logsumexp
@@ -14,7 +14,7 @@ Phases, in order, each bounded by what is left of the budget:
    on the device, then the matching, timed apart;
 4. training: `python -m bench run` of each model on real data (PTB) to a fixed
    time budget; its records land in <out>/records.jsonl, perplexity in the table.
-The phases themselves are in bench/gpu_phases.py.
+The phases themselves are in bench/rigs/gpu_phases.py.
 Writes <out>/checks.jsonl (one record per measurement) and <out>/gpu_check.md,
 and prints a short summary last. Without CUDA it refuses (exit 2); `--device
 cpu --tiny` runs the same logic at toy sizes (used by the tests only).
@@ -38,9 +38,9 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from bench import records
-from bench.gpu_phases import (
-    ORDER,
+from bench.presets import WORD_MODELS
+from bench.report import records
+from bench.rigs.gpu_phases import (
     check_normalisation,
     measure_step,
     model_config,
@@ -66,15 +66,18 @@ def _alarm(signum, frame):
     raise OutOfBudget("the phase ran out of its share of the time budget")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def register(sub) -> None:
+    p = sub.add_parser("gpu", help="the prepared GPU run (correctness, throughput, reallocation, training)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget-s", type=float, default=420.0, help="wall-clock budget for all phases")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: only with --tiny (tests)")
     p.add_argument("--tiny", action="store_true", help="toy sizes, for the CPU dry run in the tests")
     p.add_argument("--data-dir", help="real corpora (default: $LIGHTRNN_DATA_DIR or ../shared/data)")
     p.add_argument("--out", default="results/gpu", help="folder for checks.jsonl, records.jsonl, gpu_check.md")
-    args = p.parse_args(argv)
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA device is available: the GPU check needs one (nox -s gpu on a GPU machine)",
               file=sys.stderr)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = start + args.budget_s
     device, sz, out = torch.device(args.device), SIZES["tiny" if args.tiny else "full"], Path(args.out)
     data_dir = (args.data_dir or os.environ.get("LIGHTRNN_DATA_DIR")
-                or str(Path(__file__).resolve().parents[2] / "shared" / "data"))  # ../shared/data
+                or str(Path(__file__).resolve().parents[3] / "shared" / "data"))  # ../shared/data
     run_id, env = records.new_run_id(), records.environment(device)
     rows: dict[str, list[dict]] = {"correctness": [], "throughput": [], "realloc": [], "training": []}
 
@@ -96,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             "schema": records.SCHEMA, "kind": f"gpu_check/{kind}", "run_id": run_id, "time": records.utc_now(),
             "git_sha": records.git_sha(), "status": status, "tiny": args.tiny, "metrics": fields, "env": env})
 
-    for name in ORDER:  # 1. correctness
+    for name in WORD_MODELS:  # 1. correctness
         record("correctness", "ok", {"model": name, **check_normalisation(name, device)})
     for V in sz["vocabs"]:  # 2. throughput
-        for name in ORDER:
+        for name in WORD_MODELS:
             for amp in (None, "bf16"):
                 head = {"model": name, "vocab_size": V, "amp": amp or "fp32", **model_config(name, args.tiny)}
                 if time.perf_counter() > start + 0.4 * args.budget_s:
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     left = deadline - time.perf_counter()  # 4. training on real data, in a child process
-    per_model = max(1.0, min(60.0, (0.9 * left - 20) / len(ORDER) - 12))  # ~12 s each: load, evals
+    per_model = max(1.0, min(60.0, (0.9 * left - 20) / len(WORD_MODELS) - 12))  # ~12 s each: load, evals
     if args.tiny or (Path(data_dir) / "ptb").is_dir():
         for r in train_phase(sz, device, out, None if args.tiny else data_dir, per_model, time.perf_counter() + 0.95 * left):
             m = r["metrics"]
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(rows: dict, out: Path, env: dict, seconds: float, budget: float) -> int:
     """Write <out>/gpu_check.md and print the short summary (last output)."""
     parts = [f"# GPU check\n\n{env.get('device_name')}, torch {env.get('torch')}, "
-             f"{seconds:.0f} s of a {budget:.0f} s budget. Generated by `python -m bench.gpu_check`.\n"]
+             f"{seconds:.0f} s of a {budget:.0f} s budget. Generated by `python -m bench gpu`.\n"]
     for kind, items in rows.items():
         if items:
             flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in items]
@@ -158,6 +161,3 @@ def report(rows: dict, out: Path, env: dict, seconds: float, budget: float) -> i
           f"{seconds:.0f} s of {budget:.0f} s")
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

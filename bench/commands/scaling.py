@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 import models
-from bench import records, scaling_report
-from bench.microbench import Rig, param_counts
+from bench import meters
+from bench.report import records, scaling_report
+from bench.rigs.microbench import Rig
+from models.params import count_on_meta
 
 MEASURE_GRID = [1_000, 3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 1_000_000]
 COUNT_GRID = [*MEASURE_GRID, 3_000_000, 10_000_000]  # 10M: the paper's ClueWeb vocabulary
@@ -52,12 +54,6 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _status_kb(field: str) -> int:
-    """A /proc/self/status figure (VmRSS: now, VmHWM: peak) in KiB."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-
-
 # The table's stated sizes for every model (the word models' defaults; the
 # character models default to Kim et al.'s 300).
 SIZES = dict(hidden_dim=200, layers=2)
@@ -73,25 +69,21 @@ def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
     # CPU): take it with a small model so the figure below is this model's own.
     Rig(name, MEASURE_GRID[0], device=device, **SIZES).train_step()
     gc.collect()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    else:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-    rss0 = _status_kb("VmRSS")
+    meters.reset_peaks(dev)
+    rss0 = meters.cpu_rss_mb()
     rig = Rig(name, vocab_size, device=device, **SIZES)
-    t0 = time.perf_counter()
+    t0 = meters.clock(dev)
     rig.train_step()
-    warm = time.perf_counter() - t0
+    warm = meters.clock(dev) - t0
     steps = int(np.clip(1.0 / max(warm, 1e-6), 2, 20))  # ~1 s of timed steps, at least 2
-    t0 = time.perf_counter()
+    t0 = meters.clock(dev)
     for _ in range(steps):
         rig.train_step()
-    per_step = (time.perf_counter() - t0) / steps
+    per_step = (meters.clock(dev) - t0) / steps
     if dev.type == "cuda":
-        peak_mb, kind = torch.cuda.max_memory_allocated(dev) / 2**20, "gpu_peak_alloc"
+        peak_mb, kind = meters.gpu_peak_alloc_mb(dev), "gpu_peak_alloc"
     else:
-        peak_mb, kind = (_status_kb("VmHWM") - rss0) / 1024, "cpu_peak_rss_delta"
+        peak_mb, kind = meters.cpu_peak_rss_mb() - rss0, "cpu_peak_rss_delta"
     return {"tokens_per_s": rig.tokens / per_step, "s_per_step": per_step, "steps": steps,
             "peak_mb": peak_mb, "memory": kind, "params_real": rig.model.param_counts()["total"]}
 
@@ -127,14 +119,14 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> lis
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["torch", "models", "bench.cmd_scaling"])
+        ctx.set_forkserver_preload(["torch", "models", "bench.commands.scaling"])
     rows, used = [], 0.0
     for i, name in enumerate(names):
         # An equal share of what is left: time a cheap model did not use goes to the later ones.
         share = (budget_s - used) / (len(names) - i)
         spent, last, stop = 0.0, None, None
         for V in COUNT_GRID:
-            counts = param_counts(name, V, **SIZES)
+            counts = count_on_meta(name, V, **SIZES)
             row = {"model": name, "V": V, "params_total": counts["total"],
                    "params_vocab": counts["total"] - counts["recurrent"]}
             if stop is None and V > max_vocab:

@@ -1,4 +1,4 @@
-"""The phases of the prepared GPU run (bench/gpu_check.py orchestrates them
+"""The phases of the prepared GPU run (bench/commands/gpu.py orchestrates them
 within its budget). Each works on any device; sizes come from the caller."""
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import numpy as np
 import torch
 
 import models
-from bench import meters, records
-from bench.distributed import grad_bytes
-from bench.trainer import autocast
-from models.presets import preset_config
-
-ORDER = ["lightrnn", "lstm", "hsm", "adaptive"]
+from bench import meters
+from bench.presets import WORD_MODELS, preset_config
+from bench.report import records
+from bench.rigs.microbench import Rig
+from bench.train.distributed import grad_bytes
 
 
 def model_config(name: str, tiny: bool, preset: str = "paper-aclw") -> dict:
@@ -45,40 +44,16 @@ def check_normalisation(name: str, device: torch.device) -> dict:
 
 
 def measure_step(name: str, V: int, amp: str | None, sz: dict, tiny: bool, device: torch.device) -> dict:
-    """tokens/s of the trainer's step on a fixed random batch [bptt, batch]."""
-    torch.manual_seed(0)
+    """tokens/s of the trainer's step on a fixed Zipfian batch [bptt, batch]."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
     meters.reset_peaks(device)
-    with torch.device(device):  # allocate the parameters on the device directly
-        model = models.build(name, V, **model_config(name, tiny)).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    ids = torch.randint(0, V, (sz["bptt"] + 1, sz["batch"]), device=device)
-    x, y, state = ids[:-1], ids[1:], model.init_state(sz["batch"])
-
-    def step(state):
-        with autocast(device, amp):
-            nll, state = model(x, y, models.detach_state(state))
-        opt.zero_grad(set_to_none=True)
-        (nll / sz["batch"]).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        return state
-
-    for _ in range(3):  # warm-up: cuDNN plans, allocator pools
-        state = step(state)
-    meters.sync(device)
-    t0, steps = time.perf_counter(), 0
-    while steps < 5 or time.perf_counter() - t0 < sz["measure_s"]:
-        for _ in range(5):
-            state = step(state)
-        steps += 5
-        meters.sync(device)  # the clock reads finished work
-    seconds = time.perf_counter() - t0
-    return {"tokens_per_s": steps * y.numel() / seconds, "steps": steps, "seconds": seconds,
-            "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device),
+    rig = Rig(name, V, device, batch=sz["batch"], bptt=sz["bptt"], amp=amp, **model_config(name, tiny))
+    speed = rig.tokens_per_s(warmup=3, min_steps=5, min_seconds=sz["measure_s"])
+    return {**speed, "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device),
             "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
-            "params_total": sum(p.numel() for p in model.parameters()), "grad_bytes_per_step": grad_bytes(model)}
+            "params_total": sum(p.numel() for p in rig.model.parameters()),
+            "grad_bytes_per_step": grad_bytes(rig.model)}
 
 
 def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict, deadline: float) -> None:
@@ -102,11 +77,9 @@ def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict, deadlin
     n = sz["batch"] * (sz["bptt"] * sz["realloc_batches"] + 1)
     ids = np.minimum(np.random.default_rng(0).zipf(1.1, n) - 1, V - 1).astype(np.int32)
     meters.reset_peaks(device)
-    meters.sync(device)
-    t0 = time.perf_counter()
+    t0 = meters.clock(device)
     accumulate_losses(model, ids, sz["batch"], sz["bptt"])
-    meters.sync(device)
-    fig.update(accumulate_tokens=n, seconds_accumulate=time.perf_counter() - t0,
+    fig.update(accumulate_tokens=n, seconds_accumulate=meters.clock(device) - t0,
                accumulate_gpu_peak_alloc_mb=meters.gpu_peak_alloc_mb(device))
     fig["accumulate_tokens_per_s"] = n / fig["seconds_accumulate"]
     del model
@@ -124,7 +97,7 @@ def train_phase(sz: dict, device: torch.device, out: Path, data_dir: str | None,
     process (its own clock and memory counters); SIGTERM at the deadline makes
     it write `interrupted` records rather than lose them."""
     before = {r["run_id"] for r in records.read(out / "records.jsonl")} if (out / "records.jsonl").exists() else set()
-    cmd = [sys.executable, "-m", "bench", "run", *sz["train_args"], "--models", ",".join(ORDER),
+    cmd = [sys.executable, "-m", "bench", "run", *sz["train_args"], "--models", ",".join(WORD_MODELS),
            "--device", device.type, "--max-time", str(per_model_s), "--results", str(out)]
     if data_dir:
         cmd += ["--data-dir", data_dir]

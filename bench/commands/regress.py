@@ -1,6 +1,6 @@
 """Fail when the current commit's stored asv results regressed.
 
-    python -m bench.regress [--factor 1.3] [--machine ci-2core] [--python PATH] [--commit SHA]
+    python -m bench regress [--factor 1.3] [--machine ci-2core] [--python PATH] [--commit SHA]
 
 Compares the commit's (default HEAD) stored result with the newest stored
 result of one of its ancestors (`git rev-list` order) through `asv compare`, and exits 1 when
@@ -71,14 +71,18 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.regress", description=__doc__.split("\n")[0])
+def register(sub) -> None:
+    p = sub.add_parser("regress", help="fail when the current commit's asv results regressed", description=__doc__.split("\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--factor", type=float, default=1.3, help="worse-by ratio that fails (default 1.3)")
     p.add_argument("--machine", default="ci-2core", help="asv machine name (default ci-2core)")
     p.add_argument("--python", help="the python path asv ran with (selects the environment)")
     p.add_argument("--config", default="asv.conf.json")
     p.add_argument("--commit", default="HEAD", help="the commit whose stored result to check (default HEAD)")
-    args = p.parse_args(argv)
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
 
     config = Path(args.config)
     if not config.is_file():
@@ -110,6 +114,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(bad)} regression(s) beyond x{args.factor} from {prev[:8]} to {head[:8]}")
     return 1 if bad else 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,8 +11,8 @@ the trainer calls it unconditionally. The pieces:
   (a view, no copy), aligned so the ranks together see the single process's
   global batch column for column.
 - `reduce_sum_` / `broadcast_`: chunked collectives for LightRNN's [V, R] and
-  [V, C] loss matrices (2.8 GB each at V = 793,471) and its word table; the
-  reallocation over ranks that uses them is in bench/ddp_realloc.py.
+  [V, C] loss matrices (2.8 GB each at V = 793,471) and its word table, handed
+  to `model.end_of_round` as `collectives(device)`.
 - `grad_bytes`: what DDP all-reduces per step (the paper's argument: LightRNN's
   gradients are a small fraction of a full softmax's at large V).
 """
@@ -23,12 +23,14 @@ import inspect
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from bench import meters
+from models.base import Collectives
 
 # A hung collective (a peer died mid all-reduce) raises after this long
 # instead of hanging forever; tests set it low. Long by default: the first
@@ -36,20 +38,8 @@ from torch import Tensor, nn
 TIMEOUT_ENV = "LIGHTRNN_DIST_TIMEOUT_S"
 
 
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    backend: str = "none"  # "nccl", "gloo", or "none" for a single process
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init(device: torch.device | str) -> tuple[DistInfo, torch.device]:
-    """Join torchrun's process group if WORLD_SIZE > 1; return (info, this rank's device).
+def init(device: torch.device | str) -> torch.device:
+    """Join torchrun's process group if WORLD_SIZE > 1; return this rank's device.
 
     On CUDA each local rank takes its own GPU (cuda:LOCAL_RANK) and NCCL;
     on CPU gloo. Without torchrun (or with one process) nothing is started.
@@ -57,11 +47,11 @@ def init(device: torch.device | str) -> tuple[DistInfo, torch.device]:
     device = torch.device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return DistInfo(), device
+        return device
     for key in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         if key not in os.environ:
             raise ValueError(f"WORLD_SIZE={world} but {key} is not set: launch with torchrun")
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    local_rank = int(os.environ["LOCAL_RANK"])
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise ValueError(f"local rank {local_rank} has no GPU: {torch.cuda.device_count()} visible; "
@@ -74,7 +64,7 @@ def init(device: torch.device | str) -> tuple[DistInfo, torch.device]:
     if not dist.is_initialized():
         timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "1800")))
         dist.init_process_group(backend, timeout=timeout)
-    return DistInfo(rank, world, local_rank, backend), device
+    return device
 
 
 def shutdown() -> None:
@@ -244,3 +234,31 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
                  else "broadcast_buffers")
     ids = [device.index] if device.type == "cuda" else None
     return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_resync: False})
+
+
+class _ProcessGroup(Collectives):
+    """The collectives of this process group, for `model.end_of_round`."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.world_size, self.is_main = device, world_size(), is_main()
+
+    def clock(self) -> float:
+        return meters.clock(self.device)
+
+    def reduce_sum_(self, t: Tensor, dst: int = 0) -> Tensor:
+        return reduce_sum_(t, dst)
+
+    def broadcast_(self, t: Tensor) -> Tensor:
+        return broadcast_(t)
+
+    def broadcast_object(self, obj):
+        return broadcast_object(obj)
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        return all_sum(values)
+
+
+def collectives(device: torch.device) -> Collectives:
+    """What `end_of_round` joins the ranks with (identities in one process);
+    its clock synchronises `device`."""
+    return _ProcessGroup(device)

@@ -13,12 +13,11 @@ import math
 import sys
 import time
 
-import psutil
-
-from bench import meters, records, tokens
+from bench import meters
+from bench.presets import KN
+from bench.report import records, tokens
 from models.kn import KneserNey, estimate_bytes
 
-NAME = "kn"
 DEFAULT_ORDER = 5  # the paper's and Mikolov et al.'s KN5
 
 
@@ -38,12 +37,12 @@ def run(corpus, args, preset: str, sha: str | None, device, results_dir) -> dict
     """Estimate, score valid and test, keep the per-token file; one record."""
     cfg = config(args)
     run_id = records.new_run_id()
-    rss_before = psutil.Process().memory_info().rss / 2**20
+    rss_before = meters.cpu_rss_mb()
     status, error, metrics, token_file = "ok", None, {}, None
     t0 = time.perf_counter()
     try:
         kn = KneserNey.fit(corpus.train, len(corpus.vocab), cfg["order"],
-                           memory_limit=psutil.virtual_memory().available)
+                           memory_limit=meters.available_bytes())
         train_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         logp = {"valid": kn.logprobs(corpus.valid), "test": kn.logprobs(corpus.test)}
@@ -66,7 +65,7 @@ def run(corpus, args, preset: str, sha: str | None, device, results_dir) -> dict
                    estimated_mb=estimate_bytes(len(corpus.train), cfg["order"]) / 2**20)
     return {
         "schema": records.SCHEMA, "run_id": run_id, "time": records.utc_now(), "git_sha": sha,
-        "dataset": args.dataset, "model": NAME, "preset": preset,
+        "dataset": args.dataset, "model": KN, "preset": preset,
         "config": {"model": cfg, "train": {}, "dataset": dict(args.dataset_opt)}, "seed": args.seed,
         "vocab_size": len(corpus.vocab), "vocab_sha": tokens.vocab_sha(corpus.vocab), "world_size": 1,
         "status": status, "stop_reason": "counted" if status == "ok" else status, "error": error,

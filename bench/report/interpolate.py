@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from bench import tokens
+from bench.report import tokens
 
 COUNT_MODEL = "kn"
 

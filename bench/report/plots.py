@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-from bench.tables import MODELS, NAMES, _groups  # noqa: E402
+from bench.report.tables import MODELS, NAMES, _groups  # noqa: E402
 
 
 def curves(records, out_dir: Path) -> list[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import interpolate, plots, records, tables
+from bench.report import interpolate, plots, records, tables
 
 
 def register(sub) -> None:

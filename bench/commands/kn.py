@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 
-from bench import meters, records
+from bench import meters
+from bench.report import records
 
 
 def register(subparsers) -> None:
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         train, V = generated(args.tokens, args.vocab, args.zipf), args.vocab
         source = f"zipf {args.zipf}, V={V:,}"
-    rss_before = psutil.Process().memory_info().rss / 2**20
+    rss_before = meters.cpu_rss_mb()
     t0 = time.perf_counter()
-    kn = KneserNey.fit(train, V, args.order, memory_limit=psutil.virtual_memory().available)
+    kn = KneserNey.fit(train, V, args.order, memory_limit=meters.available_bytes())
     fit_s = time.perf_counter() - t0
     out = {"source": source, "tokens": int(len(train)), "V": V, "order": args.order, "fit_s": fit_s,
            "tokens_per_s": len(train) / fit_s, "ngrams": kn.n_ngrams,

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 
 import torch
 
-from bench import distributed
+from bench.train import distributed
 from datasets.batching import bptt_batches, eval_segments
 
 

@@ -9,8 +9,8 @@ import argparse
 import json
 
 import models
+from bench.presets import parse_overrides, preset_config
 from models.params import count_on_meta
-from models.presets import parse_overrides, preset_config
 
 
 def register(subparsers) -> None:
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", default=None,
                    help="folder holding the corpora (with --dataset); default $LIGHTRNN_DATA_DIR, "
                         "else ~/.cache/lightrnn-bench")
-    p.add_argument("--preset", default="cpu", help="named config (see models/presets.py)")
+    p.add_argument("--preset", default="cpu", help="named config (see bench/presets.py)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="config override, e.g. hidden_dim=512 (repeatable)")
     p.set_defaults(handler=run)

@@ -15,7 +15,7 @@ NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive soft
          "charcnn": "CharCNN (full softmax)", "lightrnn": "LightRNN"}
 CHAR_MODELS = ("chsm", "charcnn")  # no word embedding: no column in the table by embedding size
 # The count-based baseline and its linear mixtures with the neural runs
-# (records derived by bench/interpolate.py), as in the paper's Tables 4 and 5.
+# (records derived by bench/report/interpolate.py), as in the paper's Tables 4 and 5.
 COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+adaptive", "kn+chsm", "kn+lightrnn"]
 NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+adaptive": "KN + adaptive", "kn+chsm": "KN + C-HSM",
               "kn+lightrnn": "KN + LightRNN"})

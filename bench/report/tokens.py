@@ -3,7 +3,7 @@
 A run that ends ok keeps the natural-log probability of every target of the
 valid and test streams (ids[1:], stream order, float32) in
 <results>/tokens/<run_id>.npz, not in the JSONL; its record names the file
-and the vocabulary's fingerprint. Interpolation (bench/interpolate.py) mixes
+and the vocabulary's fingerprint. Interpolation (bench/report/interpolate.py) mixes
 two runs only when dataset, vocabulary and token counts agree.
 """
 

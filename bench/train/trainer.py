@@ -7,8 +7,8 @@ and reset at each epoch start. Evaluation scores EVERY token of a stream once
 (`eval_segments`), state carried, identically for every model.
 
 The trainer sees only the `LanguageModel` interface; LightRNN's reallocation
-happens in `model.end_of_round`, timed on its own clock and counted as
-training cost.
+happens in `model.end_of_round` (given this process's shard and the
+collectives that join the ranks), timed and counted as training cost.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import ddp_realloc, distributed, meters
-from bench.checkpoint import load as load_checkpoint
-from bench.checkpoint import save as save_checkpoint
-from bench.evaluate import autocast, evaluate
+from bench import meters
+from bench.train import distributed
+from bench.train.checkpoint import load as load_checkpoint
+from bench.train.checkpoint import save as save_checkpoint
+from bench.train.evaluate import autocast, evaluate
 from datasets.batching import batchify, bptt_batches, num_batches
 from models import detach_state
 
@@ -64,8 +65,6 @@ class TrainConfig:
             bad.append(f"lr_decay_start={self.lr_decay_start} (must be >= 0)")
         if self.lr_decay_rule not in ("best", "kim"):
             bad.append(f"lr_decay_rule={self.lr_decay_rule!r} (choose from 'best', 'kim')")
-        if self.rounds > self.epochs:
-            bad.append(f"rounds={self.rounds} > epochs={self.epochs} (each round trains at least one epoch)")
         if self.amp not in (None, "bf16"):
             bad.append(f"amp={self.amp!r} (choose from None, 'bf16')")
         if bad:
@@ -138,7 +137,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             entry.update(on_round(model))
         return json.loads(json.dumps(entry, default=_plain))  # JSON-ready (and weights_only-safe)
 
-    # Data-parallel (bench/distributed.py): DDP averages gradients over ranks;
+    # Data-parallel (bench/train/distributed.py): DDP averages gradients over ranks;
     # rank r trains on its contiguous shard = columns [r*B/W, (r+1)*B/W) of the global batch.
     world = distributed.world_size()
     step_model = distributed.wrap_ddp(model, device)
@@ -222,7 +221,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             if st["epoch"] % per_round == 0 and st["epoch"] < cfg.epochs and st["epoch"] // per_round < cfg.rounds:
                 clock = meters.Stopwatch(device)
                 clock.start()
-                info = ddp_realloc.end_of_round(model, shard, local_b, cfg.bptt)  # DDP: summed tables, one matching
+                info = model.end_of_round(shard, local_b, cfg.bptt, distributed.collectives(device))
                 span = clock.stop()
                 if info:  # models without a between-rounds hook return {} at no cost
                     realloc_s += span

@@ -1,0 +1,1 @@
+"""Run records and everything generated from them: tables, plots, interpolation, analysis."""
