@@ -32,12 +32,9 @@ def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
     return torch.from_numpy(arr.reshape(batch_size, n).T.copy())
 
 
-def bptt_batches(data: torch.Tensor, bptt: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y), each [T, B] with T <= bptt, from a [N, B] batchified tensor.
-
-    `start` (a row offset, multiple of bptt) lets a resumed run skip batches.
-    """
-    for i in range(start, data.size(0) - 1, bptt):
+def bptt_batches(data: torch.Tensor, bptt: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y), each [T, B] with T <= bptt, from a [N, B] batchified tensor."""
+    for i in range(0, data.size(0) - 1, bptt):
         t = min(bptt, data.size(0) - 1 - i)
         yield data[i : i + t], data[i + 1 : i + 1 + t]
 

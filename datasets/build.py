@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DatasetError
 from .corpus import SPLITS, Corpus
+from .paths import DatasetError
 from .vocab import Vocab
 
 FORMAT_VERSION = 1  # bump when the processing below changes what ids come out

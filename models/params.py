@@ -16,6 +16,7 @@ from . import REGISTRY, build
 from .adaptive import default_cutoffs
 from .chars import char_vocab, synthetic_words
 from .chars import param_count as char_cnn_params
+from .lightrnn import table_shape
 
 
 def _config(name: str, config: dict) -> dict:
@@ -40,8 +41,7 @@ def param_formula(name: str, V: int, **config) -> dict[str, int]:
     n, h = c["embedding_dim"], c["hidden_dim"]
     recurrent = lstm_body(n, h, c["layers"])
     if name == "lightrnn":
-        C = math.ceil(math.sqrt(V))
-        R = math.ceil(V / C)
+        R, C = table_shape(V)
         embedding, output = (R + C) * n, (R + C) * (h + 1)  # X^r, X^c; Y^r, Y^c + biases
     elif name == "lstm":
         embedding, output = V * n, V * (h + 1)

@@ -11,7 +11,14 @@ import torch
 
 import models
 from bench.commands import params as cmd_params
-from bench.presets import PRESETS, paper_preset, parse_overrides, preset_config, preset_names, train_settings
+from bench.presets import (
+    PRESETS,
+    paper_preset,
+    parse_overrides,
+    preset_config,
+    preset_names,
+    train_settings,
+)
 from models.params import count_on_meta, param_formula
 
 # The paper's vocabulary sizes (Table 1, given there in thousands) and BillionW's exact size.

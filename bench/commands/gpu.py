@@ -1,4 +1,4 @@
-"""The prepared GPU run (issue 7): one script, under 8 minutes on one CUDA device.
+"""The prepared GPU run: one script, under 8 minutes on one CUDA device.
 
     nox -s gpu                       # or: python -m bench gpu --budget-s 420
 

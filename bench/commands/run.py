@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -27,10 +26,10 @@ from bench.presets import (
     preset_names,
     train_settings,
 )
-from bench.report import records, tokens
-from bench.report.class_recovery import table_case_study
+from bench.report import records
 from bench.train import distributed, kn_run
-from bench.train.trainer import TrainConfig, train
+from bench.train.runner import RunSpec, execute
+from bench.train.trainer import TrainConfig
 
 
 def register(sub) -> None:
@@ -124,18 +123,19 @@ def handle(args) -> int:
     unknown = sorted({k for k, _ in args.model_set} - known)
     if neural and unknown:  # each model takes the --set keys it has; a key none has is an error
         raise ValueError(f"models {neural} got unknown config keys {unknown}; valid keys: {sorted(known)}")
-    data_params = dict(args.dataset_opt)
-    with distributed.main_first():  # rank 0 builds any id cache alone
-        corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
     tcfg = TrainConfig(**{**train_settings(preset), **{k: v for k, v in vars(args).items()
                                                          if k in TrainConfig.__dataclass_fields__ and v is not None}})
+    data_params = dict(args.dataset_opt)
+    results = Path(args.results)
+    specs = {n: RunSpec(args.dataset, data_params, n, preset, preset_config(n, preset, _own_keys(n, args.model_set)),
+                        tcfg, args.seed, device, results, args.resume) for n in neural}
+    with distributed.main_first():  # rank 0 builds any id cache alone
+        corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
     if main:
         print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} "
               f"({PRESETS[preset].why.split(':')[0]}); "
               f"dataset {args.dataset}: V={len(corpus.vocab)}, {len(corpus.train):,} train tokens")
-    results = Path(args.results)
-    ckpt_dir = results / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     worst = 0
     sha = records.git_sha()  # the code this process loaded (read now: others may commit meanwhile)
     with _Interrupt() as interrupt:
@@ -145,7 +145,7 @@ def handle(args) -> int:
                     continue  # counting is one process's job
                 rec = kn_run.run(corpus, args, preset, sha, device, results)
             else:
-                rec = run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha)
+                rec = execute(specs[name], corpus, sha, should_stop=lambda: interrupt.hit)
             m = rec["metrics"]
             if main:
                 records.append(results / "records.jsonl", rec)
@@ -175,68 +175,3 @@ def _own_keys(name: str, model_set: list) -> dict:
     character models, nor character-CNN sizes to word models)."""
     keys = set(models.config_keys(name))
     return {k: v for k, v in model_set if k in keys}
-
-
-def run_one(name, corpus, args, preset, tcfg, device, data_params, ckpt_dir, interrupt, sha) -> dict:
-    mcfg = preset_config(name, preset, _own_keys(name, args.model_set))
-    torch.manual_seed(args.seed)
-    words = {"words": corpus.vocab.words} if models.needs_words(name) else {}  # spelled, not recorded
-    model = models.build(name, len(corpus.vocab), **mcfg, **words)
-    if distributed.world_size() > 1:  # DDP copies rank 0's weights; dropout masks must differ per rank
-        torch.manual_seed(args.seed * 1000 + distributed.rank())
-    ckpt = ckpt_dir / f"{args.dataset}-{name}-{preset}-seed{args.seed}.pt"
-    meta = {"model": name, "model_config": mcfg, "dataset": args.dataset, "dataset_params": data_params}
-    resumed = args.resume and ckpt.exists()
-    word_class = corpus.word_class
-    res = train(model, corpus, tcfg, device, checkpoint=ckpt, resume=args.resume, meta=meta,
-                should_stop=lambda: interrupt.hit, desc=name,
-                on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
-    if res.status != "interrupted" and distributed.is_main():
-        ckpt.unlink(missing_ok=True)  # only an interrupted run is resumed
-    metrics = dict(res.metrics)
-    if "oracle_ppl" in corpus.info:
-        metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
-    if getattr(model, "truncated_words", None) is not None:  # character models: words cut to max_word_len
-        metrics["truncated_words"] = model.truncated_words
-    run_id = records.new_run_id()
-    token_file = None
-    if res.token_logprobs is not None and distributed.is_main():
-        token_file = tokens.write(ckpt_dir.parent, run_id, res.token_logprobs)
-    return {
-        "schema": records.SCHEMA, "run_id": run_id, "token_logprobs": token_file,
-        "vocab_sha": tokens.vocab_sha(corpus.vocab), "time": records.utc_now(),
-        "git_sha": sha, "dataset": args.dataset, "model": name, "preset": preset,
-        "config": {"model": mcfg, "train": asdict(tcfg), "dataset": data_params}, "seed": args.seed,
-        "vocab_size": len(corpus.vocab), "world_size": distributed.world_size(), "status": res.status, "stop_reason": res.stop_reason,
-        "error": res.error, "resumed": resumed, "metrics": metrics, "curve": res.curve, "rounds": res.rounds,
-        "case_study": case_study(model, corpus), "env": records.environment(device), "argv": sys.argv[1:],
-    }
-
-
-def _table(model):
-    """LightRNN's allocation (word -> row*C + col) as numpy, or None for other models."""
-    table = getattr(model, "word_table", None)
-    return None if table is None else table.cpu().numpy()
-
-
-def class_scores(model, word_class) -> dict:
-    """How well the table's rows/columns recover the synthetic classes."""
-    table = _table(model)
-    if table is None:
-        return {}
-    try:
-        from bench.report.class_recovery import table_class_scores
-    except ImportError:  # not built yet
-        return {}
-    return {"class_recovery": table_class_scores(table, model.cols, word_class)}
-
-
-def case_study(model, corpus, n_rows: int = 5):
-    """A few rows of LightRNN's final table as words (the paper's Figure 5)."""
-    table = _table(model)
-    if table is None:
-        return None
-    words = corpus.vocab.words
-    if corpus.word_class is not None:  # synthetic: show each word's true class beside it
-        words = [f"{w}:c{c}" for w, c in zip(words, corpus.word_class.tolist(), strict=True)]
-    return table_case_study(table, model.cols, words, n_rows)

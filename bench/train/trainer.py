@@ -1,9 +1,7 @@
 """The one trainer every model goes through (Zaremba et al. 2014; Kim et al. 2016).
 
-SGD on the NLL summed over time and averaged over the batch (as their Lua/TF
-code does; a per-token mean would need a ~bptt-times larger learning rate),
-gradient norm clipped, truncated BPTT with the state carried across batches
-and reset at each epoch start. Evaluation scores EVERY token of a stream once
+SGD by the one training step (bench/train/step.py), truncated BPTT with the
+state carried across batches and reset at each epoch start. Evaluation scores EVERY token of a stream once
 (`eval_segments`), state carried, identically for every model.
 
 The trainer sees only the `LanguageModel` interface; LightRNN's reallocation
@@ -26,9 +24,9 @@ from bench import meters
 from bench.train import distributed
 from bench.train.checkpoint import load as load_checkpoint
 from bench.train.checkpoint import save as save_checkpoint
-from bench.train.evaluate import autocast, evaluate
+from bench.train.evaluate import evaluate
+from bench.train.step import sgd_step
 from datasets.batching import batchify, bptt_batches, num_batches
-from models import detach_state
 
 
 @dataclass
@@ -171,16 +169,10 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                 if time_up:
                     reason = "max_time"
                     break
-                state = detach_state(state)
-                with autocast(device, cfg.amp):
-                    nll, state = step_model(x, y, state)
-                opt.zero_grad(set_to_none=True)
-                (nll / local_b).backward()  # sum over time, mean over batch (DDP: over the global batch)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                opt.step()
+                nll, state = sgd_step(model, opt, x, y, state, cfg.clip, cfg.amp, forward=step_model)
                 st["step"] += 1
                 st["tokens"] += y.numel() * world
-                window += nll.detach().float()
+                window += nll.float()
                 window_tokens += y.numel()
                 bar.update()
                 if (i + 1) % cfg.log_every == 0 or i + 1 == n_batches:

@@ -145,9 +145,9 @@ def solve(
 
     # Separable prices only steer the candidates and the two-stage table, so
     # a coarse transportation solution does (the bound from it stays valid).
-    a, rows, lb_r = transport(loss_row, C, ident // C, rel_tol=1e-3, max_colgen=1)
+    a, rows, lb_r = transport(loss_row, C, ident // C, rel_tol=1e-4)
     say("row transport: bound %.6g", lb_r)
-    b, _, lb_c = transport(loss_col, R, ident % C, rel_tol=1e-3, max_colgen=1)
+    b, _, lb_c = transport(loss_col, R, ident % C, rel_tol=1e-4)
     say("column transport: separable bound %.6g", lb_r + lb_c)
     tr, tc = topk_smallest(loss_row, a, min(kr, R)), topk_smallest(loss_col, b, min(kc, C))
     cand = (tr[:, :, None] * C + tc[:, None, :]).reshape(V, -1)
