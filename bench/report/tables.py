@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-MODELS = ["lstm", "hsm", "adaptive", "chsm", "charcnn", "lightrnn"]
+import models
+from bench.presets import KN, ORDER
+
+MODELS = [m for m in ORDER if m != KN]
 NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "chsm": "C-HSM",
          "charcnn": "CharCNN (full softmax)", "lightrnn": "LightRNN"}
-CHAR_MODELS = ("chsm", "charcnn")  # no word embedding: no column in the table by embedding size
+CHAR_MODELS = tuple(m for m in MODELS if models.needs_words(m))  # no word embedding: no column in the table by embedding size
 # The count-based baseline and its linear mixtures with the neural runs
 # (records derived by bench/report/interpolate.py), as in the paper's Tables 4 and 5.
 COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+adaptive", "kn+chsm", "kn+lightrnn"]
