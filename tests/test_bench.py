@@ -237,3 +237,26 @@ def test_bad_input_is_one_line_naming_the_choices(tmp_path, capsys, argv, needle
     assert needle in err and ("choose from" in err or "valid keys" in err)
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "records.jsonl").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--epochs", "-1"], "epochs=-1 (must be >= 1)"),
+    (["--lr", "0"], "lr=0.0 (must be > 0)"),
+    (["--lr-decay", "1.5"], "lr_decay=1.5 (must be in (0, 1])"),
+    (["--lr-decay-rule", "never"], "choose from 'best', 'kim'"),
+    (["--max-time", "-5"], "max_time > 0"),
+])
+def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, capsys, argv, needle):
+    (tmp_path / "tables.md").write_text("kept")
+    assert main(["run", *argv, "--models", "lstm", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "records.jsonl").exists() and (tmp_path / "tables.md").read_text() == "kept"
+
+
+@pytest.mark.parametrize("command", ["run", "info", "params", "tables", "realloc", "scaling", "kn", "gpu",
+                                     "ddp-bytes", "regress"])
+def test_every_tool_is_a_subcommand_with_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "usage: python -m bench " + command in capsys.readouterr().out
