@@ -71,9 +71,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """`nox -s bench -- ARGS` runs `python -m bench run ARGS`."""
+    """`nox -s bench -- ARGS` runs `python -m bench run ARGS`;
+    `nox -s bench -- --suite NAME ARGS` runs `python -m bench suite NAME ARGS`."""
     py = _python()
-    session.run(py, "-m", "bench", "run", *session.posargs, external=True)
+    args = list(session.posargs)
+    if args[:1] == ["--suite"]:
+        session.run(py, "-m", "bench", "suite", *args[1:], external=True, env=_env())
+    else:
+        session.run(py, "-m", "bench", "run", *args, external=True)
 
 
 @nox.session

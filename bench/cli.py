@@ -9,7 +9,7 @@ import importlib
 import sys
 
 # Module per subcommand (bench/commands/), in --help order.
-COMMANDS = ["run", "info", "params", "tables", "realloc", "scaling", "kn", "gpu", "ddp_bytes", "regress"]
+COMMANDS = ["run", "suite", "info", "params", "tables", "realloc", "scaling", "kn", "gpu", "ddp_bytes", "regress"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -260,3 +260,23 @@ def test_every_tool_is_a_subcommand_with_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0 and "usage: python -m bench " + command in capsys.readouterr().out
+
+
+def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
+    from bench.commands import suite
+
+    out = tmp_path / "s"
+    assert main(["suite", "smoke", "--results", str(out)]) == 0
+    rows = records.read(out / "records.jsonl")
+    assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
+        ("lightrnn", 0, "ok"), ("lightrnn", 1, "ok"), ("lstm", 0, "ok"), ("lstm", 1, "ok")]
+    assert (out / "tables.md").exists()
+    # A run that did not end for good is run again; the finished ones are not.
+    kept = [r for r in rows if not (r["model"] == "lstm" and r["seed"] == 1)]
+    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    capsys.readouterr()
+    assert main(["suite", "smoke", "--results", str(out), "--dry-run"]) == 0
+    assert "3 done, 1 to go" in capsys.readouterr().out
+    assert main(["suite", "smoke", "--results", str(out)]) == 0
+    again = records.read(out / "records.jsonl")
+    assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1}, "cpu")

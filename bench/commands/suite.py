@@ -1,0 +1,107 @@
+"""`python -m bench suite NAME`: a named grid of runs (corpus x model x seed),
+each `python -m bench run` in its own process with the same wall-clock budget,
+into one results folder.
+
+    python -m bench suite real-cpu --data-dir ../shared/data     # or: nox -s bench -- --suite real-cpu
+
+Resumable run by run: a run whose record already ended ok (or failed for good:
+oom, diverged) is skipped on restart, and one that was killed resumes from its
+checkpoint (`run --resume`). Each run is its own process, so its peak memory
+and its clock are its own. Progress says which run of how many is going and
+about how much time is left (the budgets of the runs still to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.presets import ORDER
+from bench.report import records
+
+# A run ends "for good" with these statuses; any other (interrupted, or no
+# record at all) is run again, resuming from its checkpoint.
+FINAL = ("ok", "oom", "diverged")
+
+SUITES = {
+    # Every model on the two real corpora at hand, on one thread each: 30 minutes
+    # a run is ~2-3 epochs of PTB for the softmax baselines at the CPU preset
+    # (past their first lr halving) and the same wall clock for every model.
+    "real-cpu": dict(datasets=["ptb", "brown"], models=ORDER, seeds=[0, 1], budget_s=1800.0, preset="cpu",
+                     epochs=100),
+    # Seconds, for the tests: the same machinery on the embedded corpus.
+    "smoke": dict(datasets=["synthetic"], models=["lstm", "lightrnn"], seeds=[0, 1], budget_s=30.0, preset="cpu",
+                  epochs=2, args=["--dataset-opt", "vocab_size=60", "--dataset-opt", "classes=6",
+                                  "--dataset-opt", "train_tokens=3000", "--dataset-opt", "valid_tokens=400",
+                                  "--dataset-opt", "test_tokens=400", "--set", "embedding_dim=16",
+                                  "--set", "hidden_dim=16", "--set", "layers=1", "--bptt", "10",
+                                  "--batch-size", "8"]),
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("suite", help="a named grid of equal-budget runs, resumable run by run",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=sorted(SUITES), help="which suite")
+    p.add_argument("--data-dir", help="where datasets live ($LIGHTRNN_DATA_DIR by default)")
+    p.add_argument("--results", help="results folder (default results/suite-NAME)")
+    p.add_argument("--budget-s", type=float, help="wall-clock seconds per run (default: the suite's)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
+    p.set_defaults(handler=handle)
+
+
+def plan(name: str) -> list[dict]:
+    s = SUITES[name]
+    return [dict(dataset=d, model=m, seed=seed) for d in s["datasets"] for seed in s["seeds"] for m in s["models"]]
+
+
+def done(rows: list[dict], run: dict, preset: str) -> bool:
+    """Whether `run` already has a record that ended for good."""
+    return any(r["dataset"] == run["dataset"] and r["model"] == run["model"] and r.get("seed", 0) == run["seed"]
+               and r["preset"] == preset and r["status"] in FINAL for r in rows)
+
+
+def command(name: str, run: dict, args, budget: float, results: Path) -> list[str]:
+    s = SUITES[name]
+    cmd = [sys.executable, "-m", "bench", "run", "--dataset", run["dataset"], "--models", run["model"],
+           "--seed", str(run["seed"]), "--preset", s["preset"], "--max-time", str(budget),
+           "--epochs", str(s["epochs"]), "--results", str(results), "--resume", "--no-tables", *s.get("args", [])]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    return cmd
+
+
+def handle(args) -> int:
+    s = SUITES[args.name]
+    budget = args.budget_s if args.budget_s is not None else s["budget_s"]
+    if not budget > 0:
+        raise ValueError(f"--budget-s must be > 0, got {budget}")
+    results = Path(args.results or f"results/suite-{args.name}")
+    runs = plan(args.name)
+    log = results / "records.jsonl"
+    todo = [r for r in runs if not done(records.read(log) if log.exists() else [], r, s["preset"])]
+    print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
+          f"{budget:.0f} s each -> {results}", flush=True)
+    if args.dry_run:
+        for r in runs:
+            print(f"  {'todo' if r in todo else 'done'} {r['dataset']} {r['model']} seed {r['seed']}")
+        return 0
+    failed = 0
+    for k, run in enumerate(todo):
+        left_h = (len(todo) - k) * budget / 3600
+        print(f"[{runs.index(run) + 1}/{len(runs)}] {run['dataset']} {run['model']} seed {run['seed']} "
+              f"(~{left_h:.1f} h of budgets left)", flush=True)
+        t0 = time.perf_counter()
+        rc = subprocess.call(command(args.name, run, args, budget, results))
+        if rc == 130:  # interrupted: its checkpoint waits for the next start
+            print("suite interrupted; run it again to resume", file=sys.stderr)
+            return 130
+        failed += rc != 0
+        print(f"  exit {rc} after {time.perf_counter() - t0:.0f} s", flush=True)
+    from bench.commands.tables import regenerate
+
+    regenerate(results)
+    return 1 if failed else 0
