@@ -8,7 +8,8 @@ import torch
 
 import datasets
 import models
-from bench.train.trainer import TrainConfig, train
+from bench.train.config import TrainConfig
+from bench.train.trainer import train
 
 from .common import MODELS
 

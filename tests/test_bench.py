@@ -19,7 +19,8 @@ import datasets
 import models
 from bench.cli import main
 from bench.report import records
-from bench.train.trainer import TrainConfig, train
+from bench.train.config import TrainConfig
+from bench.train.trainer import train
 from datasets.batching import batchify, num_batches
 
 REPO = Path(__file__).resolve().parents[1]

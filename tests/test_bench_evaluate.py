@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import models
+from bench.train.config import TrainConfig
 from bench.train.evaluate import evaluate
-from bench.train.trainer import TrainConfig
 from datasets.batching import eval_segments
 
 

@@ -13,8 +13,8 @@ import torch
 import models
 from bench.cli import main
 from bench.report import interpolate, records, tokens
+from bench.train.config import TrainConfig
 from bench.train.evaluate import evaluate
-from bench.train.trainer import TrainConfig
 from tests.test_bench import TINY, TINY_DATA, tiny_corpus
 
 

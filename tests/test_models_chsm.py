@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import models
-from bench.train.trainer import TrainConfig, train
+from bench.train.config import TrainConfig
+from bench.train.trainer import train
 from models.chars import BOW, EOW, PAD, SPECIALS, char_vocab, spell
 from tests.test_bench import tiny_corpus
 from tests.test_models import CHAR_SMALL, words

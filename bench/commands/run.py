@@ -28,8 +28,8 @@ from bench.presets import (
 )
 from bench.report import records
 from bench.train import distributed, kn_run
+from bench.train.config import TrainConfig
 from bench.train.runner import RunSpec, execute
-from bench.train.trainer import TrainConfig
 
 
 def register(sub) -> None:

@@ -15,7 +15,8 @@ import models
 from bench.report import records, tokens
 from bench.report.class_recovery import table_case_study, table_class_scores
 from bench.train import distributed
-from bench.train.trainer import TrainConfig, train
+from bench.train.config import TrainConfig
+from bench.train.trainer import train
 
 
 @dataclass

@@ -1,0 +1,47 @@
+"""The training settings every run is made of (defaults: the shared procedure
+of the paper and Kim et al.), checked when they are made, so an out-of-range
+setting fails before any data is read or model built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    max_time: float | None = None  # seconds of training + reallocation
+    rounds: int = 1  # bootstrap rounds: the epochs are split evenly, end_of_round between
+    batch_size: int = 20
+    bptt: int = 35
+    lr: float = 1.0
+    lr_decay: float = 0.5
+    lr_decay_start: int | None = None  # None: decay when valid ppl stalls; N: every epoch after N
+    # The stall test: "best" decays when valid ppl does not beat the best so far;
+    # "kim" is Kim et al.'s main.lua: from the 3rd epoch, decay when valid ppl fell
+    # by less than 1 since the previous epoch.
+    lr_decay_rule: str = "best"
+    lr_floor: float = 1e-3  # stop once lr falls below this
+    clip: float = 5.0
+    eval_batch_size: int = 10
+    evals_per_epoch: int = 1  # more points on the curve (each costs an eval pass, not timed)
+    amp: str | None = None  # "bf16": autocast matmuls to bfloat16
+    log_every: int = 20  # steps between loss checks (each is a device sync)
+
+    def __post_init__(self):
+        """Out-of-range settings fail here, before any data is read or model built."""
+        positive = ("epochs", "rounds", "batch_size", "bptt", "eval_batch_size", "evals_per_epoch", "log_every")
+        bad = [f"{k}={getattr(self, k)} (must be >= 1)" for k in positive if getattr(self, k) < 1]
+        bad += [f"{k}={getattr(self, k)} (must be > 0)" for k in ("lr", "clip") if not getattr(self, k) > 0]
+        if not 0 < self.lr_decay <= 1:
+            bad.append(f"lr_decay={self.lr_decay} (must be in (0, 1])")
+        if self.lr_floor < 0 or (self.max_time is not None and not self.max_time > 0):
+            bad.append(f"lr_floor={self.lr_floor}, max_time={self.max_time} (lr_floor >= 0, max_time > 0)")
+        if self.lr_decay_start is not None and self.lr_decay_start < 0:
+            bad.append(f"lr_decay_start={self.lr_decay_start} (must be >= 0)")
+        if self.lr_decay_rule not in ("best", "kim"):
+            bad.append(f"lr_decay_rule={self.lr_decay_rule!r} (choose from 'best', 'kim')")
+        if self.amp not in (None, "bf16"):
+            bad.append(f"amp={self.amp!r} (choose from None, 'bf16')")
+        if bad:
+            raise ValueError("bad training settings: " + "; ".join(bad))
