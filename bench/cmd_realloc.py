@@ -1,5 +1,5 @@
 """`python -m bench realloc --vocab V [--method M]`: time one reallocation on a
-realistic instance (bench/realloc_instances.py) or on loss tables saved from
+realistic instance (bench/realloc_instances.py, --family) or on loss tables saved from
 a real run (--load FILE.npz with loss_row, loss_col and optionally previous),
 and print one JSON object: V, R, C, method, seconds, cost, lower_bound, gap,
 previous_cost, moved, separable_bound, trace, seconds_instance, peak_rss_mb.
@@ -19,12 +19,15 @@ import numpy as np
 
 
 def register(subparsers) -> None:
+    from bench.realloc_instances import FAMILIES
     from models.realloc import METHODS
 
     p = subparsers.add_parser("realloc", help="time word reallocation (cost, certified gap, memory)")
     p.add_argument("--vocab", type=int, help="words in the generated instance (R = C = ceil(sqrt(V)))")
     p.add_argument("--method", default="auto", help=f"one of {', '.join(METHODS)} (default auto)")
     p.add_argument("--seed", type=int, default=0, help="instance seed (default 0)")
+    p.add_argument("--family", default="mild", choices=list(FAMILIES),
+                   help="generated instance family (bench/realloc_instances.py; default mild)")
     p.add_argument("--load", type=Path, help="a .npz with loss_row [V,R], loss_col [V,C] (and previous [V])")
     p.add_argument("--target-gap", type=float, default=1e-4, help="auction: stop below this certified gap")
     p.add_argument("--max-seconds", type=float, help="auction: start no round that would end past this")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:  # stderr, so stdout stays one JSON object
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="realloc: %(message)s")
     t0 = time.perf_counter()
-    inst = load(args.load) if args.load else make_instance(args.vocab, seed=args.seed)
+    inst = load(args.load) if args.load else make_instance(args.vocab, seed=args.seed, family=args.family)
     t_inst = time.perf_counter() - t0
     res = reallocate(inst["loss_row"], inst["loss_col"], args.method, inst.get("previous"), args.seed,
                      target_gap=args.target_gap, max_seconds=args.max_seconds)
@@ -72,5 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.results:
         from bench import realloc_report
 
-        realloc_report.save(args.results, out, str(args.load) if args.load else f"generated V={V} seed={args.seed}")
+        family = "" if args.family == "mild" else f"{args.family} "  # mild keeps its earlier records' name
+        realloc_report.save(args.results, out, str(args.load) if args.load else
+                            f"generated {family}V={V} seed={args.seed}")
     return 0

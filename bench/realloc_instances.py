@@ -10,6 +10,17 @@ What makes them realistic (and hard):
 
 loss_row[w, i] = count_w * -log softmax(proto_row[class_w] + noise_w + bonus at row(w))_i
 (same for columns). float32 [V, R] and [V, C], generated in chunks.
+
+Families (`FAMILIES`):
+- "mild": ~min(R, C)/4 row classes and, independently, as many column
+  classes; a row class's words spread over all columns, so contention is mild.
+- "grouped": 8 groups of random sizes; a group's words share BOTH the row and
+  the column profile (one group index drives both), with small per-word
+  deviation: every word of a group wants the same block of cells. This is
+  what a semantic class does to real tables.
+- "giant": 3 groups holding 60%, 25% and 10% of the words (plus 5 small
+  ones), sharper profiles and a strong bonus for the current cell: a few
+  huge groups fight over the same cells while each word is pulled home.
 """
 
 from __future__ import annotations
@@ -19,6 +30,13 @@ import math
 import numpy as np
 import torch
 
+# Per family: (groups: None = mild's independent classes, else group weights), spread, noise, bonus.
+FAMILIES = {
+    "mild": dict(groups=None, spread=2.0, noise=0.7, bonus=1.5),
+    "grouped": dict(groups="dirichlet8", spread=2.0, noise=0.3, bonus=1.5),
+    "giant": dict(groups=(0.6, 0.25, 0.1, 0.01, 0.01, 0.01, 0.01, 0.01), spread=3.0, noise=0.3, bonus=4.0),
+}
+
 
 def default_shape(vocab: int) -> tuple[int, int]:
     """The paper's square table: R = C = ceil(sqrt(V))."""
@@ -26,32 +44,49 @@ def default_shape(vocab: int) -> tuple[int, int]:
     return side, side
 
 
+def _classes(family: str, vocab: int, R: int, C: int, rng) -> tuple[np.ndarray, np.ndarray, int]:
+    """(row class [V], column class [V], number of classes)."""
+    groups = FAMILIES[family]["groups"]
+    if groups is None:
+        n_cls = max(2, min(R, C) // 4)  # each class ~4 rows' worth of words
+        return rng.integers(n_cls, size=vocab), rng.integers(n_cls, size=vocab), n_cls
+    weights = rng.dirichlet(np.ones(8)) if groups == "dirichlet8" else np.asarray(groups)
+    group = rng.choice(len(weights), size=vocab, p=weights / weights.sum())
+    return group, group, len(weights)
+
+
 def make_instance(
     vocab: int,
     rows: int | None = None,
     cols: int | None = None,
     seed: int = 0,
-    spread: float = 2.0,  # std of class logits: how strongly a class prefers its rows
-    noise: float = 0.7,  # per-word deviation from its class profile
-    bonus: float = 1.5,  # logit bonus for the word's current row / column
+    family: str = "mild",
+    spread: float | None = None,  # std of class logits: how strongly a class prefers its rows
+    noise: float | None = None,  # per-word deviation from its class profile
+    bonus: float | None = None,  # logit bonus for the word's current row / column
     tokens_per_word: int = 50,
     chunk: int = 50_000,
 ) -> dict[str, np.ndarray]:
     """Returns {'loss_row' [V,R] f32, 'loss_col' [V,C] f32, 'previous' [V] int64 cells,
-    'counts' [V], 'row_class' [V], 'col_class' [V]}."""
+    'counts' [V], 'row_class' [V], 'col_class' [V]}. spread / noise / bonus
+    default to the family's (FAMILIES)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown instance family {family!r}; choose from {list(FAMILIES)}")
     if vocab < 2:
         raise ValueError(f"vocab must be at least 2, got {vocab}")
     R, C = (rows, cols) if rows and cols else default_shape(vocab)
     if R * C < vocab:
         raise ValueError(f"table {R}x{C} has fewer cells than vocab {vocab}")
+    fam = FAMILIES[family]
+    spread = fam["spread"] if spread is None else spread
+    noise = fam["noise"] if noise is None else noise
+    bonus = fam["bonus"] if bonus is None else bonus
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     ranks = np.arange(1, vocab + 1, dtype=np.float64)
     counts = np.maximum(1.0, np.round(tokens_per_word * vocab * (1 / ranks) / (1 / ranks).sum()))
     previous = rng.permutation(R * C)[:vocab].astype(np.int64)
-    n_cls = max(2, min(R, C) // 4)  # each class ~4 rows' worth of words
-    row_class = rng.integers(n_cls, size=vocab)
-    col_class = rng.integers(n_cls, size=vocab)
+    row_class, col_class, n_cls = _classes(family, vocab, R, C, rng)
     out = {}
     for name, size, cls, cur in (
         ("loss_row", R, row_class, previous // C),

@@ -10,6 +10,7 @@ table comes with a certified distance to the optimum.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +35,9 @@ class ReallocResult:
     separable_bound: float | None = None  # row-only + column-only bound, for comparison
     seconds_bound: float = 0.0  # part of `seconds` spent on the bound alone (greedy methods)
     trace: list | None = None  # auction: [seconds, cost, lower_bound] at each pricing
+    target_gap: float | None = None  # the certified gap asked for
+    converged: bool = True  # gap <= target_gap: the table is certified as asked
+    fallback: str | None = None  # "previous": the previous table was kept (the method found nothing better)
 
     def summary(self) -> dict:
         """JSON-ready figures (no table)."""
@@ -48,6 +52,8 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     `seed` only breaks ties in the greedy methods; all are deterministic.
     auction only: stop improving once the certified gap is below `target_gap`,
     or when another round would end past `max_seconds` (scalable.solve).
+    A result above `target_gap` has converged=False, and (certified methods)
+    a RuntimeWarning names its gap.
     """
     if method not in METHODS:
         raise ValueError(f"unknown reallocation method {method!r}; choose from {list(METHODS)}")
@@ -80,15 +86,25 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     check_table(cell, R * C)
     cost = table_cost(Lr, Lc, cell)
     prev_cost = None if prev is None else table_cost(Lr, Lc, prev)
+    fallback = None
     if prev_cost is not None and prev_cost < cost:
-        cell, cost = prev.copy(), prev_cost
+        cell, cost, fallback = prev.copy(), prev_cost, "previous"
+    if sep is not None:
+        lb = max(lb, sep)  # separable prices are cell prices too: their bound is as valid
+    if Lr.min(initial=0) >= 0 and Lc.min(initial=0) >= 0:
+        lb = max(lb, 0.0)  # last safety net: no table costs less than 0
     lb = min(lb, cost)  # a bound above a feasible cost is rounding; clip it
+    gap = (cost - lb) / abs(lb) if lb else (0.0 if cost == lb else float("inf"))
+    converged = gap <= target_gap
+    if not converged and method == "auction":
+        warnings.warn(f"reallocation ({method}) stopped at a certified gap of {gap:.2e}, above the target "
+                      f"{target_gap:.0e} (cost {cost:.6g}, lower bound {lb:.6g})", RuntimeWarning, stacklevel=2)
     moved = 0 if prev is None else int((cell != prev).sum())
     return ReallocResult(
         cell_of_word=cell,
         cost=cost,
         lower_bound=lb,
-        gap=(cost - lb) / abs(lb) if lb else 0.0,
+        gap=gap,
         previous_cost=prev_cost,
         moved=moved,
         seconds=time.perf_counter() - t0,
@@ -96,6 +112,9 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
         separable_bound=sep,
         seconds_bound=seconds_bound,
         trace=trace,
+        target_gap=target_gap,
+        converged=converged,
+        fallback=fallback,
     )
 
 

@@ -1,0 +1,63 @@
+"""The certified auction on contended tables (word groups wanting the same
+rows AND columns, a few huge groups, a strong pull home), against scipy's
+exact optimum; and what a result says when it stops above its target."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from bench.realloc_instances import FAMILIES, make_instance
+from models.realloc import reallocate, scalable
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "mild"])
+@pytest.mark.parametrize("V,R,C", [(900, 30, 30), (700, 25, 31), (1500, 39, 40)])  # square, rectangular, V < R*C
+def test_auction_certified_on_contended_tables(family, V, R, C):
+    inst = make_instance(V, R, C, seed=V, family=family)
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    opt = reallocate(Lr, Lc, "exact").cost
+    res = reallocate(Lr, Lc, "auction", previous=inst["previous"])
+    assert res.gap <= 1e-3 and res.converged == (res.gap <= res.target_gap)
+    assert opt <= res.cost <= opt * (1 + 1e-3)
+    assert 0 <= res.separable_bound <= res.lower_bound <= opt * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_separable_bound_from_converged_transports(family):
+    """The row-only + column-only bound is non-negative and below the optimum
+    on every family (from the first candidate graph's prices alone it went
+    far below zero on the contended ones)."""
+    inst = make_instance(1200, seed=1, family=family)
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    opt = reallocate(Lr, Lc, "exact").cost
+    V, R, C = len(Lr), Lr.shape[1], Lc.shape[1]
+    w = np.arange(V)
+    lb_r = scalable.transport(Lr, C, w // C, rel_tol=1e-3)[2]
+    lb_c = scalable.transport(Lc, R, w % C, rel_tol=1e-3)[2]
+    assert 0 <= lb_r + lb_c <= opt
+
+
+def test_result_says_when_it_stops_above_target():
+    inst = make_instance(900, seed=2, family="giant")
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    with pytest.warns(RuntimeWarning, match="certified gap of .* above the target"):
+        res = reallocate(Lr, Lc, "auction", target_gap=1e-12, max_seconds=0.0)
+    s = res.summary()
+    assert s["converged"] is False and s["target_gap"] == 1e-12 and s["fallback"] is None
+    assert s["gap"] > 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = reallocate(Lr, Lc, "auction", target_gap=1.0)
+    assert ok.converged and ok.summary()["converged"] is True
+
+
+def test_fallback_names_the_kept_previous_table():
+    inst = make_instance(400, 20, 20, seed=4, family="grouped")
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    best = reallocate(Lr, Lc, "exact").cell_of_word
+    res = reallocate(Lr, Lc, "greedy-cntk", previous=best)
+    assert res.fallback == "previous" and np.array_equal(res.cell_of_word, best)
+    assert reallocate(Lr, Lc, "exact", previous=inst["previous"]).fallback is None
