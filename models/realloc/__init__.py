@@ -40,8 +40,11 @@ class ReallocResult:
     fallback: str | None = None  # "previous": the previous table was kept (the method found nothing better)
 
     def summary(self) -> dict:
-        """JSON-ready figures (no table)."""
-        return {k: v for k, v in asdict(self).items() if k != "cell_of_word"}
+        """JSON-ready figures (no table); an infinite gap (a bound of 0 below a
+        positive cost certifies nothing) is None, as JSON has no inf."""
+        out = {k: v for k, v in asdict(self).items() if k != "cell_of_word"}
+        out["gap"] = self.gap if np.isfinite(self.gap) else None
+        return out
 
 
 def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: int = 0,

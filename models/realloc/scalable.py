@@ -38,11 +38,14 @@ def _with_feasible(cand: np.ndarray, cost: np.ndarray, obj: np.ndarray, obj_cost
     return np.column_stack([cand, obj]), np.column_stack([cost, np.where(dup, np.inf, obj_cost)])
 
 
-def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 8, rel_tol: float = 1e-5, max_colgen: int = 10):
+def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel_tol: float = 1e-5, max_colgen: int = 10):
     """Row-only problem: words -> K groups of capacity `cap`. feasible [V]: a
     group per word respecting capacity. Returns (prices [K], groups [V], bound).
     Candidates are each word's k best groups, refreshed under the current
-    prices until no word has a better group outside them."""
+    prices until no word has a better group outside them. k = 32, not 8: on
+    real PTB tables (every row full) 8 left each round's prices so far from
+    the last candidates' that 10 rounds ended with every word off its best
+    row and a bound of -1.8e8 against a cost of 2.8e6."""
     V, K = loss.shape
     w = np.arange(V)
     k = min(k, K)
