@@ -121,7 +121,7 @@ def solve(
     pricing_budget: float = 3e10,  # pairs x C; 4e9 capped the scans at V = 793K and left a loose bound
     max_seconds: float | None = None,
     min_progress: float = 0.05,
-    stall_gap: float = 1e-2,
+    stall_gap: float = 1e-3,
 ) -> dict:
     """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'bids', 'trace'}.
 
