@@ -197,7 +197,7 @@ def solve(
             best_cell, best_cost = A.assignment(), cost_now
         best_lb = max(best_lb, lb)
         trace.append([round(time.perf_counter() - t0, 3), best_cost, best_lb])
-        say("pricing %d: bound %.9g, gap %.2e, %d pairs scanned", it, lb, (best_cost - best_lb) / abs(best_lb),
+        say("pricing %d: bound %.9g, gap %.2e, %d pairs scanned", it, lb, (best_cost - best_lb) / max(abs(best_lb), 1e-300),
             len(res["pair_word"]))
         gap = best_cost - best_lb
         if gap <= target_gap * abs(best_lb) or it == max_colgen:
