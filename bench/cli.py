@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = "bench.cmd_realloc" if name == "realloc" else f"bench.commands.{name}"
+        module = "bench.commands.realloc" if name == "realloc" else f"bench.commands.{name}"
         importlib.import_module(module).register(sub)
     return parser
 

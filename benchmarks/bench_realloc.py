@@ -1,13 +1,14 @@
 """LightRNN's reallocation: the loss-accumulation pass over training text and
-the matching solvers, on realistic instances (bench/realloc_instances.py)."""
+the matching solvers, on realistic instances (bench/rigs/realloc_instances.py)."""
 
 from __future__ import annotations
 
 import torch
 
 import models
-from bench.realloc_instances import FAMILIES, make_instance
 from bench.rigs.microbench import zipf_ids
+from bench.rigs.realloc_instances import FAMILIES, make_instance
+from models.realloc import reallocate
 from models.realloc.accumulate import accumulate_losses
 
 # Seconds per call at these sizes on one shared core; exact LSA is cubic, so 2K only.
@@ -26,7 +27,7 @@ class Matching:
         self.inst = make_instance(vocab_size, seed=0)
 
     def time_reallocate(self, method, vocab_size):
-        models.reallocate(self.inst["loss_row"], self.inst["loss_col"], method=method,
+        reallocate(self.inst["loss_row"], self.inst["loss_col"], method=method,
                           previous=self.inst["previous"])
 
 
@@ -43,7 +44,7 @@ class MatchingQuality:
         self.inst = make_instance(2_000, seed=0, family=family)
 
     def track_gap_percent(self, method, family):
-        r = models.reallocate(self.inst["loss_row"], self.inst["loss_col"], method=method,
+        r = reallocate(self.inst["loss_row"], self.inst["loss_col"], method=method,
                               previous=self.inst["previous"])
         return 100 * r.gap
 

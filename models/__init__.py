@@ -55,13 +55,5 @@ def build(name: str, vocab_size: int, **config) -> LanguageModel:
     return cls(vocab_size, **config)
 
 
-def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: int = 0):
-    """LightRNN's word reallocation: see models.realloc.reallocate (imported
-    on first use: the solvers pull in scipy)."""
-    from .realloc import reallocate as solve
-
-    return solve(loss_row, loss_col, method=method, previous=previous, seed=seed)
-
-
 __all__ = ["REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "detach_state",
-           "needs_words", "reallocate"]
+           "needs_words"]

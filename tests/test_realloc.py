@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from bench.realloc_instances import make_instance
-from models import reallocate
-from models.realloc import METHODS, table_cost
+from bench.rigs.realloc_instances import make_instance
+from models.realloc import METHODS, reallocate, table_cost
 
 SOLVERS = [m for m in METHODS if m != "auto"]
 

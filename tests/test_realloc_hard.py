@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from bench.realloc_instances import FAMILIES, make_instance
+from bench.rigs.realloc_instances import FAMILIES, make_instance
 from models.realloc import reallocate, scalable
 
 

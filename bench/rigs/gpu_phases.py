@@ -61,12 +61,12 @@ def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict, deadlin
     goes (so a phase cut short still reports its first part):
     (a) the loss-table pass of the paper's BillionW model (2048x1) on the
         device over Zipf-distributed ids: tokens/s (a BillionW epoch is ~0.8G);
-    (b) the matching, on a realistic instance (bench/realloc_instances.py):
+    (b) the matching, on a realistic instance (bench/rigs/realloc_instances.py):
         a pass over a few batches leaves most of 793K words unseen, a tie-ridden
         instance unlike a trained model's, so it would time the wrong problem;
         it stops improving the table when another round would end past
         `deadline` (perf_counter seconds)."""
-    from bench.realloc_instances import make_instance
+    from bench.rigs.realloc_instances import make_instance
     from models.realloc import reallocate
     from models.realloc.accumulate import accumulate_losses
 

@@ -111,8 +111,8 @@ def solve(
     loss_row: np.ndarray,
     loss_col: np.ndarray,
     previous: np.ndarray | None = None,
-    kr: int = 12,  # 144 candidate cells a word: measured at V = 200K, 8 x 8 needed a second
-    kc: int = 12,  # round (gap 7e-4, then 3e-5 at 26 s), 14 x 14 one (7e-5 at 22 s); 793K: 1.2e-3 -> 8.8e-4
+    kr: int = 12,  # 12 x 12 = 144 candidate cells a word: fewer need an extra pricing round
+    kc: int = 12,  # (results/NOTES.md)
     rel_tol: float = 1e-5,
     screen_rel: float = 1e-5,
     target_gap: float = 1e-4,
@@ -176,7 +176,7 @@ def solve(
     # made the auction push words there through long chains of outbids.
     for extra in [two_stage(loss_row, loss_col, rows)] + ([] if previous is None else [previous]):
         cand, cost = _with_feasible(cand, cost, extra, cell_cost(w, extra))
-    # Zero start prices: starting from a + b measured 4x more bids.
+    # Zero start prices: starting from a + b costs more bids (results/NOTES.md).
     say("two-stage table and candidates: %d per word", cand.shape[1])
     A = Auction(cand, cost, np.ones(R * C, dtype=np.int64), np.zeros(R * C))
     eps_min = rel_tol * float(np.mean(np.min(cost, 1)))
@@ -217,7 +217,7 @@ def solve(
         t_round = now
         if not add_violators(A, res, ub + shift, eps_min, per_word, cell_cost):
             break
-        A.reset()  # a warm restart was measured 3-7x slower: old prices start price wars
+        A.reset()  # a cold restart: old prices start price wars (results/NOTES.md)
         A.run(A.gap_median(), eps_min)
         say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
     return {

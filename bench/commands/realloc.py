@@ -1,5 +1,5 @@
 """`python -m bench realloc --vocab V [--method M]`: time one reallocation on a
-realistic instance (bench/realloc_instances.py, --family) or on loss tables saved from
+realistic instance (bench/rigs/realloc_instances.py, --family) or on loss tables saved from
 a real run (--load FILE.npz with loss_row, loss_col and optionally previous),
 and print one JSON object: V, R, C, method, seconds, cost, lower_bound, gap,
 previous_cost, moved, separable_bound, trace, seconds_instance, peak_rss_mb.
@@ -10,24 +10,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench import meters
+
 
 def register(subparsers) -> None:
-    from bench.realloc_instances import FAMILIES
+    from bench.rigs.realloc_instances import FAMILIES
     from models.realloc import METHODS
 
     p = subparsers.add_parser("realloc", help="time word reallocation (cost, certified gap, memory)")
-    p.add_argument("--vocab", type=int, help="words in the generated instance (R = C = ceil(sqrt(V)))")
+    p.add_argument("--vocab", type=int, help="words in the generated instance (LightRNN's table: C = ceil(sqrt V), R = ceil(V / C))")
     p.add_argument("--method", default="auto", help=f"one of {', '.join(METHODS)} (default auto)")
     p.add_argument("--seed", type=int, default=0, help="instance seed (default 0)")
     p.add_argument("--family", default="mild", choices=list(FAMILIES),
-                   help="generated instance family (bench/realloc_instances.py; default mild)")
+                   help="generated instance family (bench/rigs/realloc_instances.py; default mild)")
     p.add_argument("--load", type=Path, help="a .npz with loss_row [V,R], loss_col [V,C] (and previous [V])")
     p.add_argument("--target-gap", type=float, default=1e-4, help="auction: stop below this certified gap")
     p.add_argument("--max-seconds", type=float, help="auction: start no round that would end past this")
@@ -47,14 +48,8 @@ def load(path: Path) -> dict:
         return {k: z[k] for k in z.files}
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-
-
 def run(args: argparse.Namespace) -> int:
-    from bench.realloc_instances import make_instance
+    from bench.rigs.realloc_instances import make_instance
     from models.realloc import METHODS, reallocate
 
     if args.method not in METHODS:
@@ -70,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
                      target_gap=args.target_gap, max_seconds=args.max_seconds)
     V, R = inst["loss_row"].shape
     out = {"V": V, "R": R, "C": inst["loss_col"].shape[1], **res.summary(),
-           "seconds_instance": t_inst, "peak_rss_mb": peak_rss_mb()}
+           "seconds_instance": t_inst, "peak_rss_mb": meters.cpu_peak_rss_mb()}
     print(json.dumps(out))
     if args.results:
-        from bench import realloc_report
+        from bench.report import realloc_report
 
         family = "" if args.family == "mild" else f"{args.family} "  # mild keeps its earlier records' name
         realloc_report.save(args.results, out, str(args.load) if args.load else

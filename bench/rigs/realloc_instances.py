@@ -25,10 +25,10 @@ Families (`FAMILIES`):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
+
+from models.lightrnn import table_shape
 
 # Per family: (groups: None = mild's independent classes, else group weights), spread, noise, bonus.
 FAMILIES = {
@@ -36,12 +36,6 @@ FAMILIES = {
     "grouped": dict(groups="dirichlet8", spread=2.0, noise=0.3, bonus=1.5),
     "giant": dict(groups=(0.6, 0.25, 0.1, 0.01, 0.01, 0.01, 0.01, 0.01), spread=3.0, noise=0.3, bonus=4.0),
 }
-
-
-def default_shape(vocab: int) -> tuple[int, int]:
-    """The paper's square table: R = C = ceil(sqrt(V))."""
-    side = math.ceil(math.sqrt(vocab))
-    return side, side
 
 
 def _classes(family: str, vocab: int, R: int, C: int, rng) -> tuple[np.ndarray, np.ndarray, int]:
@@ -74,7 +68,7 @@ def make_instance(
         raise ValueError(f"unknown instance family {family!r}; choose from {list(FAMILIES)}")
     if vocab < 2:
         raise ValueError(f"vocab must be at least 2, got {vocab}")
-    R, C = (rows, cols) if rows and cols else default_shape(vocab)
+    R, C = (rows, cols) if rows and cols else table_shape(vocab)
     if R * C < vocab:
         raise ValueError(f"table {R}x{C} has fewer cells than vocab {vocab}")
     fam = FAMILIES[family]
