@@ -1,0 +1,67 @@
+"""The command line: bad input refused in one clear line before anything is
+written, every tool a subcommand with --help, and the resumable suite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+from bench.report import records
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--models", "lstm,nosuch"], "unknown model 'nosuch'"),
+    (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    (["--set", "nosuch=1", "--models", "lstm"], "unknown config keys"),
+])
+def test_bad_input_is_one_line_naming_the_choices(tmp_path, capsys, argv, needle):
+    assert main(["run", *argv, "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and ("choose from" in err or "valid keys" in err)
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "records.jsonl").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--epochs", "-1"], "epochs=-1 (must be >= 1)"),
+    (["--lr", "0"], "lr=0.0 (must be > 0)"),
+    (["--lr-decay", "1.5"], "lr_decay=1.5 (must be in (0, 1])"),
+    (["--lr-decay-rule", "never"], "choose from 'best', 'kim'"),
+    (["--max-time", "-5"], "max_time > 0"),
+])
+def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, capsys, argv, needle):
+    (tmp_path / "tables.md").write_text("kept")
+    assert main(["run", *argv, "--models", "lstm", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "records.jsonl").exists() and (tmp_path / "tables.md").read_text() == "kept"
+
+
+@pytest.mark.parametrize("command", ["run", "suite", "info", "params", "tables", "realloc", "scaling", "kn", "gpu",
+                                     "ddp-bytes", "regress"])
+def test_every_tool_is_a_subcommand_with_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "usage: python -m bench " + command in capsys.readouterr().out
+
+
+def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
+    from bench.commands import suite
+
+    out = tmp_path / "s"
+    assert main(["suite", "smoke", "--results", str(out)]) == 0
+    rows = records.read(out / "records.jsonl")
+    assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
+        ("lightrnn", 0, "ok"), ("lightrnn", 1, "ok"), ("lstm", 0, "ok"), ("lstm", 1, "ok")]
+    assert (out / "tables.md").exists()
+    # A run that did not end for good is run again; the finished ones are not.
+    kept = [r for r in rows if not (r["model"] == "lstm" and r["seed"] == 1)]
+    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    capsys.readouterr()
+    assert main(["suite", "smoke", "--results", str(out), "--dry-run"]) == 0
+    assert "3 done, 1 to go" in capsys.readouterr().out
+    assert main(["suite", "smoke", "--results", str(out)]) == 0
+    again = records.read(out / "records.jsonl")
+    assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1}, "cpu")
