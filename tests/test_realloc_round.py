@@ -80,6 +80,11 @@ def test_round_installs_a_better_table(model_and_ids):
     assert fig["cost"] <= fig["previous_cost"] and fig["lower_bound"] <= fig["cost"]
     assert fig["moved"] == int((model.word_table != before).sum())
     assert set(fig) >= {"method", "gap", "seconds_accumulate", "seconds_match", "seconds", "pass_nll"}
+    n = len(ids) // B
+    assert fig["pass_tokens"] == (n - 1) * B  # every target of batchify's [n, B] once
+    assert fig["nll_per_token_old"] == pytest.approx(fig["previous_cost"] / fig["pass_tokens"], rel=1e-5)
+    assert fig["nll_per_token_predicted"] == pytest.approx(fig["cost"] / fig["pass_tokens"])
+    assert fig["nll_per_token_predicted"] <= fig["nll_per_token_old"]
     json.dumps(fig)
     assert np.unique(model.word_table.numpy()).size == V
 

@@ -180,9 +180,10 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                     realloc_s += span
                     st["realloc_s"] = realloc_s
                     # The hook's own "seconds" is its duration; ours (time on the curve) wins.
-                    st["rounds"].append(round_entry({**info, "seconds": round(seconds(), 3), "realloc_s": span}))
+                    st["rounds"].append(round_entry({**info, "seconds": round(seconds(), 3), "realloc_s": span,
+                                                     "valid_ppl_before": ppl}))
                     # The table changed, so earlier perplexities are no longer the bar to beat.
-                    st["best"] = valid_point()
+                    st["best"] = st["rounds"][-1]["valid_ppl_after"] = valid_point()
             if progress:
                 tqdm.write(f"{desc} epoch {st['epoch']}: valid ppl {ppl:.2f}, lr {st['lr']:.4g}, {seconds():.0f} s")
             if checkpoint is not None and distributed.is_main():

@@ -102,5 +102,11 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     figures.update(seconds_accumulate=t1 - t0, seconds_reduce=t2 - t1, seconds_match=t3 - t2,
                    seconds_broadcast=t4 - t3, seconds=t4 - t0, world_size=comm.world_size)
     figures = comm.broadcast_object(figures)
-    figures["pass_nll"] = comm.all_sum([nll])[0]  # the whole training stream's, as in one process
+    # The whole training stream's NLL and target count, as in one process; per
+    # token, the old table's (what the pass measured) and the new one's (what
+    # the matching predicts with every vector held fixed) compare directly.
+    n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
+    pass_nll, tokens = comm.all_sum([nll, float((n_rows - 1) * batch_size)])
+    figures.update(pass_nll=pass_nll, pass_tokens=int(tokens), nll_per_token_old=pass_nll / tokens,
+                   nll_per_token_predicted=figures["cost"] / tokens)
     return figures
