@@ -66,6 +66,7 @@ def test_run_every_model_writes_records_tables_and_plots(tmp_path):
         assert after["seconds"] == light["curve"][2][1] > after["realloc_s"]  # the post-reallocation point
         # valid ppl at the round's end and right after the new table, as on the curve
         assert (after["valid_ppl_before"], after["valid_ppl_after"]) == (light["curve"][1][2], light["curve"][2][2])
+        assert "nll_per_token_predicted" in tables_md  # predicted against measured, in the rounds table
         for e in light["rounds"]:  # synthetic: the table scored against the true classes every round
             assert 0 < e["class_recovery"]["row_purity"] <= 1
         assert " ".join(light["case_study"][0][:12]) in tables_md and ":c" in light["case_study"][0][0]

@@ -24,9 +24,10 @@ NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+adap
               "kn+lightrnn": "KN + LightRNN"})
 DASH = "-"
 BILLIONW = "billionw"
-# Per-round figures shown (the hook reports more; the record keeps all of them).
 CASE_WORDS = 12  # words shown per row of the final table (rows hold ~sqrt(V))
-ROUND_KEYS = ["seconds", "realloc_s", "moved", "cost", "lower_bound", "gap"]
+# Per-round figures shown when a record has them (the hook reports more; the record keeps all).
+ROUND_KEYS = ["seconds", "realloc_s", "moved", "cost", "lower_bound", "gap", "valid_ppl_before", "valid_ppl_after",
+              "nll_per_token_old", "nll_per_token_predicted"]
 
 
 def fmt_params(n) -> str:
