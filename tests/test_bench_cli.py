@@ -55,7 +55,8 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
     rows = records.read(out / "records.jsonl")
     assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
         ("lightrnn", 0, "ok"), ("lightrnn", 1, "ok"), ("lstm", 0, "ok"), ("lstm", 1, "ok")]
-    assert (out / "tables.md").exists()
+    suite_md = (out / "suite.md").read_text()
+    assert "LSTM (full softmax) | " in suite_md and "± " in suite_md and "(n=2)" in suite_md
     # A run that did not end for good is run again; the finished ones are not.
     kept = [r for r in rows if not (r["model"] == "lstm" and r["seed"] == 1)]
     (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
@@ -65,3 +66,21 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
     assert main(["suite", "smoke", "--results", str(out)]) == 0
     again = records.read(out / "records.jsonl")
     assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1}, "cpu")
+
+
+def test_suite_tables_average_over_seeds():
+    from bench.report import suite_tables
+
+    def rec(model, seed, ppl, status="ok", t="2026"):
+        return {"dataset": "ptb", "model": model, "seed": seed, "status": status, "time": t, "run_id": f"{model}{seed}",
+                "git_sha": "abc", "env": {"device": "cpu", "device_name": "x"},
+                "metrics": {"test_ppl": ppl, "valid_ppl": ppl + 5, "params_total": 1000, "realloc_ratio": 0.02},
+                "curve": [[0, 0.0, 900.0], [10, 50.0, ppl + 30], [20, 100.0, ppl + 5]]}
+
+    recs = [rec("hsm", 0, 100.0), rec("hsm", 1, 110.0), rec("lightrnn", 0, 120.0), rec("lightrnn", 1, 1e9, "oom"),
+            rec("hsm", 1, 999.0, t="2025")]  # an older record of seed 1: the newest wins
+    text = suite_tables.table5(recs)
+    assert "105.0 ± 7.1 (n=2)" in text and "120.0 (n=1)" in text and "oom" in text
+    t3 = suite_tables.table3(recs)
+    # target: the HSM's mean final valid ppl, (105 + 115) / 2; only its seed 0 gets there (at 100 s)
+    assert "target 110.0" in t3 and "| 100.0 (n=1); 1 of 2 reached |" in t3 and "| -; 0 of 1 reached |" in t3

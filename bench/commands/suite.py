@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.presets import ORDER
-from bench.report import records
+from bench.report import records, suite_tables
 
 # A run ends "for good" with these statuses; any other (interrupted, or no
 # record at all) is run again, resuming from its checkpoint.
@@ -104,4 +104,7 @@ def handle(args) -> int:
     from bench.commands.tables import regenerate
 
     regenerate(results)
+    text = suite_tables.render(records.read(log)) if log.exists() else "# Suite results\n\nno runs yet\n"
+    records.write_text_atomic(results / "suite.md", text)
+    print(f"wrote {results / 'suite.md'}")
     return 1 if failed else 0
