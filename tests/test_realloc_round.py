@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.report.class_recovery import adjusted_mutual_info, table_case_study, table_class_scores
 from datasets.batching import batchify, bptt_batches
 from models.realloc import table_cost
-from models.realloc.accumulate import accumulate_losses, reallocation_round
+from models.realloc.accumulate import accumulate_losses, reallocation_round, stream_nll
 
 V, B, T = 23, 3, 4  # 5 x 5 table: two empty cells, so masking is exercised
 
@@ -85,8 +85,17 @@ def test_round_installs_a_better_table(model_and_ids):
     assert fig["nll_per_token_old"] == pytest.approx(fig["previous_cost"] / fig["pass_tokens"], rel=1e-5)
     assert fig["nll_per_token_predicted"] == pytest.approx(fig["cost"] / fig["pass_tokens"])
     assert fig["nll_per_token_predicted"] <= fig["nll_per_token_old"]
+    # measured with the new table installed, by the same pass
+    after = stream_nll(model, ids, B, T) / fig["pass_tokens"]
+    assert fig["nll_per_token_after"] == pytest.approx(after, rel=1e-6) and fig["seconds_measure"] >= 0
     json.dumps(fig)
     assert np.unique(model.word_table.numpy()).size == V
+
+
+def test_stream_nll_is_the_accumulation_pass_nll(model_and_ids):
+    model, ids = model_and_ids
+    _, _, nll = accumulate_losses(model, ids, B, T)
+    assert stream_nll(model, ids, B, T) == pytest.approx(nll, rel=1e-5)
 
 
 def test_ami_properties():

@@ -64,6 +64,25 @@ def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[tor
     return loss_row, loss_col, float(nll)
 
 
+@torch.no_grad()
+def stream_nll(model, train_ids, batch_size: int, bptt: int) -> float:
+    """Total NLL of the same pass as accumulate_losses (eval mode, the same
+    [N, B] batches, state carried), without the tables: what the model now
+    scores on its training stream."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    try:
+        state = model.init_state(batch_size)
+        for x, y in bptt_batches(batchify(np.asarray(train_ids), batch_size), bptt):
+            nll, state = model(x.to(device), y.to(device), state)
+            total += float(nll)
+    finally:
+        model.train(was_training)
+    return total
+
+
 def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "auto") -> dict:
     """Solve the matching for the model's current table and install the result."""
     from . import reallocate
@@ -83,7 +102,9 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     2. reduce them onto rank 0 (a reduce, not an all-reduce: only rank 0
        matches, and the other ranks keep no second 2 x 2.8 GB copy at BillionW);
     3. match once, on rank 0, which installs its new table;
-    4. broadcast rank 0's table [V] to every rank.
+    4. broadcast rank 0's table [V] to every rank;
+    5. score the training stream again with the new table (`seconds_measure`,
+       not part of `seconds`: the trainer does not count it as training cost).
     """
     t0 = comm.clock()
     loss_row, loss_col, nll = accumulate_losses(model, train_ids, batch_size, bptt)
@@ -99,14 +120,19 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
         if not comm.is_main:
             model.set_table(table)
     t4 = comm.clock()
+    # Then the same pass with the new table installed: what the move did at once,
+    # with the moved words' vectors changed too (timed apart, as measurement).
+    after = stream_nll(model, train_ids, batch_size, bptt)
+    t5 = comm.clock()
     figures.update(seconds_accumulate=t1 - t0, seconds_reduce=t2 - t1, seconds_match=t3 - t2,
-                   seconds_broadcast=t4 - t3, seconds=t4 - t0, world_size=comm.world_size)
-    figures = comm.broadcast_object(figures)
+                   seconds_broadcast=t4 - t3, seconds=t4 - t0, seconds_measure=t5 - t4,
+                   world_size=comm.world_size)
+    figures = comm.broadcast_object(figures)  # rank 0's times on every rank
     # The whole training stream's NLL and target count, as in one process; per
-    # token, the old table's (what the pass measured) and the new one's (what
-    # the matching predicts with every vector held fixed) compare directly.
+    # token, the old table's (what the pass measured), the new one's as the
+    # matching predicts it (every vector held fixed) and as measured after.
     n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
-    pass_nll, tokens = comm.all_sum([nll, float((n_rows - 1) * batch_size)])
+    pass_nll, tokens, after = comm.all_sum([nll, float((n_rows - 1) * batch_size), after])
     figures.update(pass_nll=pass_nll, pass_tokens=int(tokens), nll_per_token_old=pass_nll / tokens,
-                   nll_per_token_predicted=figures["cost"] / tokens)
+                   nll_per_token_predicted=figures["cost"] / tokens, nll_per_token_after=after / tokens)
     return figures
