@@ -73,6 +73,7 @@ def test_run_every_model_writes_records_tables_and_plots(tmp_path):
     for png in (tmp_path / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "plots" / "curve-synthetic-cpu.png").exists()
+    assert light is None or (tmp_path / "plots" / "rounds-synthetic-cpu.png").exists()
     assert not list((tmp_path / "checkpoints").glob("*.pt"))  # finished runs leave no checkpoint
 
 

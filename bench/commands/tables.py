@@ -23,7 +23,8 @@ def regenerate(results: Path) -> list[Path]:
     out = results / "tables.md"
     # KN + neural mixtures are derived from the per-token files, never stored as records.
     records.write_text_atomic(out, tables.render(recs + interpolate.derived(recs, results)))
-    paths = [out, *plots.curves(recs, results / "plots"), *plots.class_recovery(recs, results / "plots")]
+    paths = [out, *plots.curves(recs, results / "plots"), *plots.class_recovery(recs, results / "plots"),
+             *plots.round_nll(recs, results / "plots")]
     for p in paths:
         print(f"wrote {p}")
     return paths

@@ -3,7 +3,10 @@
 - validation perplexity against training wall time (incl. reallocation) for
   every model, LightRNN's reallocation rounds marked (the paper's Figure 4);
 - for synthetic corpora, how well LightRNN's table recovers the true word
-  classes, per round.
+  classes, per round;
+- per reallocation, the training NLL per token the old table measured, the
+  one the matching predicted for the new table, and the one measured right
+  after installing it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,31 @@ def class_recovery(records, out_dir: Path) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         paths.append(_save(fig, out_dir / f"classes-{ds}-{preset}.png"))
+    return paths
+
+
+ROUND_NLL = {"nll_per_token_old": "old table (measured)", "nll_per_token_predicted": "new table (matching's prediction)",
+             "nll_per_token_after": "new table (measured after the move)"}
+
+
+def round_nll(records, out_dir: Path) -> list[Path]:
+    """One PNG per (dataset, preset) whose LightRNN reallocations carry the NLL figures."""
+    paths = []
+    for (ds, preset), by_model in _groups(records).items():
+        r = by_model.get("lightrnn")
+        rounds = [e for e in (r or {}).get("rounds", []) if e.get("nll_per_token_after") is not None]
+        if not rounds:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, label in ROUND_NLL.items():
+            ax.plot([e["round"] for e in rounds], [e[key] for e in rounds], marker="o", label=label)
+        ax.set_xlabel("reallocation (round)")
+        ax.set_ylabel("training NLL per token (nats)")
+        ax.set_title(f"LightRNN reallocations, {ds} ({preset})")
+        ax.set_xticks([e["round"] for e in rounds])
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / f"rounds-{ds}-{preset}.png"))
     return paths
 
 
