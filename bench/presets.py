@@ -66,7 +66,7 @@ _PAPER_ACLW_MODELS = {
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "CPU-sized, NOT the paper's settings: the default run in ~10 minutes on 2 cores; batch 10 and lr 1 "
-        "held 7 epochs so the softmax baselines leave the unigram plateau (results/README.md)",
+        "held 7 epochs so the softmax baselines leave the unigram plateau (results/NOTES.md)",
         dict(epochs=10, rounds=2, batch_size=10, lr_decay_start=7),
         {"lstm": _CPU_WORD, "hsm": _CPU_WORD, "adaptive": _CPU_WORD, "lightrnn": _CPU_WORD,
          **dict.fromkeys(("chsm", "charcnn"), _m(
