@@ -54,26 +54,36 @@ def curves(records, out_dir: Path) -> list[Path]:
     return paths
 
 
-def class_recovery(records, out_dir: Path) -> list[Path]:
-    """One PNG per (dataset, preset) whose LightRNN rounds carry class scores."""
+def _round_plot(records, out_dir: Path, stem: str, keep, series, xlabel: str, ylabel: str, title: str) -> list[Path]:
+    """One PNG per (dataset, preset) whose LightRNN round entries pass `keep`:
+    each (label, values) of `series(rounds)` as a line against the round."""
     paths = []
     for (ds, preset), by_model in _groups(records).items():
-        r = by_model.get("lightrnn")
-        rounds = [e for e in (r or {}).get("rounds", []) if e.get("class_recovery")]
+        rounds = [e for e in (by_model.get("lightrnn") or {}).get("rounds", []) if keep(e)]
         if not rounds:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        keys = sorted({k for e in rounds for k, v in e["class_recovery"].items() if isinstance(v, (int, float))})
-        for k in keys:
-            ax.plot([e["round"] for e in rounds], [e["class_recovery"].get(k) for e in rounds], marker="o", label=k)
-        ax.set_xlabel("round (0 = initial random table)")
-        ax.set_ylabel("score")
-        ax.set_title(f"LightRNN table vs true classes, {ds} ({preset})")
-        ax.set_xticks([e["round"] for e in rounds])
+        x = [e["round"] for e in rounds]
+        for label, values in series(rounds):
+            ax.plot(x, values, marker="o", label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}, {ds} ({preset})")
+        ax.set_xticks(x)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"classes-{ds}-{preset}.png"))
+        paths.append(_save(fig, out_dir / f"{stem}-{ds}-{preset}.png"))
     return paths
+
+
+def class_recovery(records, out_dir: Path) -> list[Path]:
+    """How well LightRNN's table recovers the true classes, per round (synthetic corpora)."""
+    def series(rounds):
+        keys = sorted({k for e in rounds for k, v in e["class_recovery"].items() if isinstance(v, (int, float))})
+        return [(k, [e["class_recovery"].get(k) for e in rounds]) for k in keys]
+
+    return _round_plot(records, out_dir, "classes", lambda e: e.get("class_recovery"), series,
+                       "round (0 = initial random table)", "score", "LightRNN table vs true classes")
 
 
 ROUND_NLL = {"nll_per_token_old": "old table (measured)", "nll_per_token_predicted": "new table (matching's prediction)",
@@ -81,24 +91,11 @@ ROUND_NLL = {"nll_per_token_old": "old table (measured)", "nll_per_token_predict
 
 
 def round_nll(records, out_dir: Path) -> list[Path]:
-    """One PNG per (dataset, preset) whose LightRNN reallocations carry the NLL figures."""
-    paths = []
-    for (ds, preset), by_model in _groups(records).items():
-        r = by_model.get("lightrnn")
-        rounds = [e for e in (r or {}).get("rounds", []) if e.get("nll_per_token_after") is not None]
-        if not rounds:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for key, label in ROUND_NLL.items():
-            ax.plot([e["round"] for e in rounds], [e[key] for e in rounds], marker="o", label=label)
-        ax.set_xlabel("reallocation (round)")
-        ax.set_ylabel("training NLL per token (nats)")
-        ax.set_title(f"LightRNN reallocations, {ds} ({preset})")
-        ax.set_xticks([e["round"] for e in rounds])
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"rounds-{ds}-{preset}.png"))
-    return paths
+    """Per reallocation: the training NLL per token of the old table, the matching's
+    prediction for the new one, and the new one measured after the move."""
+    return _round_plot(records, out_dir, "rounds", lambda e: e.get("nll_per_token_after") is not None,
+                       lambda rounds: [(label, [e[k] for e in rounds]) for k, label in ROUND_NLL.items()],
+                       "reallocation (round)", "training NLL per token (nats)", "LightRNN reallocations")
 
 
 def _save(fig, path: Path) -> Path:
