@@ -33,6 +33,20 @@ def _fits_on_device(device: torch.device, nbytes: int) -> bool:
     return 2 * nbytes < free  # leave room for the pass itself
 
 
+def _eval_batches(model, train_ids, batch_size: int, bptt: int):
+    """The pass over a training stream both functions below make: the model in
+    eval mode (its mode restored after), the stream as batchify's [N, B],
+    truncated every `bptt` steps, each (x, y) [T, B] on the model's device."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        for x, y in bptt_batches(batchify(np.asarray(train_ids), batch_size), bptt):
+            yield x.to(device), y.to(device)
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Returns (loss_row [V, R] fp32, loss_col [V, C] fp32, total NLL of the pass).
@@ -45,22 +59,16 @@ def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[tor
     loss_row = torch.zeros(V, R, device=where)
     loss_col = torch.zeros(V, C, device=where)
     nll = torch.zeros((), dtype=torch.float64, device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        state = model.init_state(batch_size)
-        for x, y in bptt_batches(batchify(np.asarray(train_ids), batch_size), bptt):
-            x, y = x.to(device), y.to(device)
-            row_lp, col_lp, state = model.row_col_logprobs(x, y, state)  # [T,B,R], [T,B,C]
-            row_lp, col_lp, yf = row_lp.reshape(-1, R), col_lp.reshape(-1, C), y.reshape(-1)
-            masked = torch.isinf(col_lp)
-            worst = col_lp.masked_fill(masked, float("inf")).min(1, keepdim=True).values  # [N, 1]
-            col_lp = torch.where(masked, worst, col_lp)
-            nll -= (row_lp.gather(1, model.word_row[yf, None]) + col_lp.gather(1, model.word_col[yf, None])).sum().double()
-            loss_row.index_add_(0, yf.to(where), -row_lp.to(where))
-            loss_col.index_add_(0, yf.to(where), -col_lp.to(where))
-    finally:
-        model.train(was_training)
+    state = model.init_state(batch_size)
+    for x, y in _eval_batches(model, train_ids, batch_size, bptt):
+        row_lp, col_lp, state = model.row_col_logprobs(x, y, state)  # [T,B,R], [T,B,C]
+        row_lp, col_lp, yf = row_lp.reshape(-1, R), col_lp.reshape(-1, C), y.reshape(-1)
+        masked = torch.isinf(col_lp)
+        worst = col_lp.masked_fill(masked, float("inf")).min(1, keepdim=True).values  # [N, 1]
+        col_lp = torch.where(masked, worst, col_lp)
+        nll -= (row_lp.gather(1, model.word_row[yf, None]) + col_lp.gather(1, model.word_col[yf, None])).sum().double()
+        loss_row.index_add_(0, yf.to(where), -row_lp.to(where))
+        loss_col.index_add_(0, yf.to(where), -col_lp.to(where))
     return loss_row, loss_col, float(nll)
 
 
@@ -69,17 +77,10 @@ def stream_nll(model, train_ids, batch_size: int, bptt: int) -> float:
     """Total NLL of the same pass as accumulate_losses (eval mode, the same
     [N, B] batches, state carried), without the tables: what the model now
     scores on its training stream."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    try:
-        state = model.init_state(batch_size)
-        for x, y in bptt_batches(batchify(np.asarray(train_ids), batch_size), bptt):
-            nll, state = model(x.to(device), y.to(device), state)
-            total += float(nll)
-    finally:
-        model.train(was_training)
+    total, state = 0.0, model.init_state(batch_size)
+    for x, y in _eval_batches(model, train_ids, batch_size, bptt):
+        nll, state = model(x, y, state)
+        total += float(nll)
     return total
 
 
