@@ -106,6 +106,21 @@ def pick_device(choice: str) -> torch.device:
 def handle(args) -> int:
     torch.set_num_threads(args.threads)
     device = distributed.init(pick_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
+    main = distributed.is_main()  # read now: once the group is gone every process is "rank 0"
+    try:
+        code = _runs(args, device)
+    except BaseException:
+        distributed.shutdown(synced=False)
+        raise
+    distributed.shutdown()
+    if not args.no_tables and main:
+        from bench.commands.tables import regenerate
+        regenerate(Path(args.results))
+    return code
+
+
+def _runs(args, device: torch.device) -> int:
+    """Every model of the command in turn; returns the exit code."""
     main = distributed.is_main()  # only rank 0 prints, writes records, tables and checkpoints
     preset = args.preset
     if preset == "auto":
@@ -156,10 +171,6 @@ def handle(args) -> int:
             worst = max(worst, 0 if rec["status"] == "ok" else 1)
             if interrupt.hit or rec["status"] == "interrupted":  # DDP: another rank was signalled
                 break
-    distributed.shutdown()
-    if not args.no_tables and main:
-        from bench.commands.tables import regenerate
-        regenerate(results)
     return 130 if interrupt.hit else worst
 
 

@@ -19,6 +19,7 @@ the trainer calls it unconditionally. The pieces:
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 from collections.abc import Iterator
@@ -67,9 +68,20 @@ def init(device: torch.device | str) -> torch.device:
     return device
 
 
-def shutdown() -> None:
-    if dist.is_initialized():
+def shutdown(synced: bool = True) -> None:
+    """Leave the process group while the interpreter is fully alive: gloo work
+    still held at interpreter exit aborts the process (SIGABRT, "terminate
+    called without an active exception"). After a normal end (`synced`) the
+    ranks first meet at a barrier, so none tears its connections down while a
+    peer still talks to it; after an error a peer may be gone, so no barrier."""
+    if not dist.is_initialized():
+        return
+    try:
+        if synced and _active():
+            dist.barrier()
+    finally:
         dist.destroy_process_group()
+        gc.collect()  # DDP reducers in reference cycles go now, not at exit
 
 
 @contextmanager
