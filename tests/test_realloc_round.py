@@ -76,6 +76,8 @@ def test_tables_match_direct_and_total_is_nll(model_and_ids):
 def test_round_installs_a_better_table(model_and_ids):
     model, ids = model_and_ids
     before = model.word_table.clone()
+    loss_row, _, _ = accumulate_losses(model, ids, B, T)
+    _, row_before = stream_nll(model, ids, B, T)
     fig = reallocation_round(model, ids, B, T)
     assert fig["cost"] <= fig["previous_cost"] and fig["lower_bound"] <= fig["cost"]
     assert fig["moved"] == int((model.word_table != before).sum())
@@ -86,8 +88,13 @@ def test_round_installs_a_better_table(model_and_ids):
     assert fig["nll_per_token_predicted"] == pytest.approx(fig["cost"] / fig["pass_tokens"])
     assert fig["nll_per_token_predicted"] <= fig["nll_per_token_old"]
     # measured with the new table installed, by the same pass
-    after = stream_nll(model, ids, B, T) / fig["pass_tokens"]
+    after, row_after = (v / fig["pass_tokens"] for v in stream_nll(model, ids, B, T))
     assert fig["nll_per_token_after"] == pytest.approx(after, rel=1e-6) and fig["seconds_measure"] >= 0
+    # the row part: measured before and after, and the matching's row cost for the new table
+    assert fig["row_nll_per_token_old"] == pytest.approx(row_before / fig["pass_tokens"], rel=1e-5)
+    assert fig["row_nll_per_token_after"] == pytest.approx(row_after, rel=1e-6)
+    new_rows = model.word_row.numpy()
+    assert fig["row_cost"] == pytest.approx(float(loss_row.numpy()[np.arange(V), new_rows].sum()), rel=1e-5)
     json.dumps(fig)
     assert np.unique(model.word_table.numpy()).size == V
 
@@ -95,7 +102,8 @@ def test_round_installs_a_better_table(model_and_ids):
 def test_stream_nll_is_the_accumulation_pass_nll(model_and_ids):
     model, ids = model_and_ids
     _, _, nll = accumulate_losses(model, ids, B, T)
-    assert stream_nll(model, ids, B, T) == pytest.approx(nll, rel=1e-5)
+    total, row = stream_nll(model, ids, B, T)
+    assert total == pytest.approx(nll, rel=1e-5) and 0 < row < total
 
 
 def test_ami_properties():

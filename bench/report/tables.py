@@ -27,7 +27,8 @@ BILLIONW = "billionw"
 CASE_WORDS = 12  # words shown per row of the final table (rows hold ~sqrt(V))
 # Per-round figures shown when a record has them (the hook reports more; the record keeps all).
 ROUND_KEYS = ["seconds", "realloc_s", "moved", "cost", "lower_bound", "gap", "valid_ppl_before", "valid_ppl_after",
-              "nll_per_token_old", "nll_per_token_predicted", "nll_per_token_after"]
+              "nll_per_token_old", "nll_per_token_predicted", "nll_per_token_after",
+              "row_nll_per_token_old", "row_nll_per_token_predicted", "row_nll_per_token_after"]
 
 
 def fmt_params(n) -> str:

@@ -73,15 +73,17 @@ def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[tor
 
 
 @torch.no_grad()
-def stream_nll(model, train_ids, batch_size: int, bptt: int) -> float:
-    """Total NLL of the same pass as accumulate_losses (eval mode, the same
-    [N, B] batches, state carried), without the tables: what the model now
-    scores on its training stream."""
-    total, state = 0.0, model.init_state(batch_size)
+def stream_nll(model, train_ids, batch_size: int, bptt: int) -> tuple[float, float]:
+    """(total NLL, its row part) of the same pass as accumulate_losses (eval
+    mode, the same [N, B] batches, state carried), without the tables: what
+    the model now scores on its training stream. The column part is the rest."""
+    total, row, state = 0.0, 0.0, model.init_state(batch_size)
     for x, y in _eval_batches(model, train_ids, batch_size, bptt):
-        nll, state = model(x, y, state)
-        total += float(nll)
-    return total
+        row_lp, col_lp, state = model.row_col_logprobs(x, y, state)  # [T,B,R], [T,B,C]
+        row_part = -row_lp.gather(2, model.word_row[y].unsqueeze(2)).sum()
+        total += float(row_part - col_lp.gather(2, model.word_col[y].unsqueeze(2)).sum())
+        row += float(row_part)
+    return total, row
 
 
 def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "auto") -> dict:
@@ -90,8 +92,13 @@ def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "
 
     previous = model.word_table.cpu().numpy()
     result = reallocate(loss_row, loss_col, method=method, previous=previous)
-    model.set_table(torch.from_numpy(result.cell_of_word))
-    return result.summary()
+    new = torch.from_numpy(result.cell_of_word)
+    # The row part of each table's cost: the matching's row costs are exact for
+    # fixed inputs, its column costs are conditioned on each word's OLD row.
+    rows = [torch.as_tensor(t, device=loss_row.device) // model.cols for t in (previous, new)]
+    row_old, row_new = (float(loss_row.gather(1, r[:, None]).sum(dtype=torch.float64)) for r in rows)
+    model.set_table(new)
+    return {**result.summary(), "previous_row_cost": row_old, "row_cost": row_new}
 
 
 def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL,
@@ -123,7 +130,7 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     t4 = comm.clock()
     # Then the same pass with the new table installed: what the move did at once,
     # with the moved words' vectors changed too (timed apart, as measurement).
-    after = stream_nll(model, train_ids, batch_size, bptt)
+    after, after_row = stream_nll(model, train_ids, batch_size, bptt)
     t5 = comm.clock()
     figures.update(seconds_accumulate=t1 - t0, seconds_reduce=t2 - t1, seconds_match=t3 - t2,
                    seconds_broadcast=t4 - t3, seconds=t4 - t0, seconds_measure=t5 - t4,
@@ -133,7 +140,10 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     # token, the old table's (what the pass measured), the new one's as the
     # matching predicts it (every vector held fixed) and as measured after.
     n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
-    pass_nll, tokens, after = comm.all_sum([nll, float((n_rows - 1) * batch_size), after])
+    pass_nll, tokens, after, after_row = comm.all_sum([nll, float((n_rows - 1) * batch_size), after, after_row])
     figures.update(pass_nll=pass_nll, pass_tokens=int(tokens), nll_per_token_old=pass_nll / tokens,
-                   nll_per_token_predicted=figures["cost"] / tokens, nll_per_token_after=after / tokens)
+                   nll_per_token_predicted=figures["cost"] / tokens, nll_per_token_after=after / tokens,
+                   row_nll_per_token_old=figures["previous_row_cost"] / tokens,
+                   row_nll_per_token_predicted=figures["row_cost"] / tokens,
+                   row_nll_per_token_after=after_row / tokens)
     return figures
