@@ -99,6 +99,8 @@ class LanguageModel(nn.Module):
         lp, state = self.log_prob(x, state)  # [T, B, V]
         return -lp.gather(2, y.unsqueeze(2)).squeeze(2), state
 
+    reallocates = False  # whether end_of_round does anything (LightRNN's bootstrap)
+
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         """Called by the trainer between training rounds (LightRNN reallocates
         here) on this process's shard of the training stream; `comm` joins the

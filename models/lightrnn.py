@@ -39,10 +39,35 @@ def table_shape(vocab_size: int) -> tuple[int, int]:
     return math.ceil(vocab_size / C), C
 
 
+def class_table(word_class, vocab_size: int) -> Tensor:
+    """The oracle allocation for a corpus with known classes: the words sorted
+    by class (then id) fill the cells in order, so a class of C words fills
+    one row, and with classes of C words each row holds one class. [V] cells."""
+    cls = torch.as_tensor(word_class)
+    if cls.shape != (vocab_size,):
+        raise ValueError(f"table=classes needs a class for each of the {vocab_size} words "
+                         "(the synthetic corpus has them; real corpora do not)")
+    order = torch.as_tensor(sorted(range(vocab_size), key=lambda w: (int(cls[w]), w)))
+    table = torch.empty(vocab_size, dtype=torch.long)
+    table[order] = torch.arange(vocab_size)
+    return table
+
+
 class LightRNN(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
-                 init_range=0.05, table_seed=0):
+                 init_range=0.05, table_seed=0, table="random", move_penalty=0.0):
+        """`table`: "random" (seeded by table_seed, then bootstrapped) or
+        "classes" (the corpus's true classes, set by the runner, held fixed).
+        `move_penalty`: nats per occurrence charged for leaving a word's row,
+        and again for leaving its column (a trust region around the current
+        table, a departure from the paper; 0 is the paper's matching)."""
         super().__init__()
+        if table not in ("random", "classes"):
+            raise ValueError(f"table={table!r}: choose from 'random', 'classes'")
+        if not move_penalty >= 0:
+            raise ValueError(f"move_penalty={move_penalty} must be >= 0")
+        self.table, self.move_penalty = table, float(move_penalty)
+        self.reallocates = table == "random"
         self.vocab_size = V = vocab_size
         self.rows, self.cols = R, C = table_shape(V)
         self.in_row = nn.Embedding(R, embedding_dim)   # X^r
@@ -162,7 +187,7 @@ class LightRNN(LanguageModel):
 
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         from .realloc.accumulate import reallocation_round  # lazy: the solvers pull in scipy
-        return reallocation_round(self, train_ids, batch_size, bptt, comm)
+        return reallocation_round(self, train_ids, batch_size, bptt, comm, move_penalty=self.move_penalty)
 
     def param_groups(self):
         return {

@@ -114,9 +114,9 @@ def reallocate() -> dict:
         def set_table(self, t):
             self.word_table.copy_(t)
 
-    def match(model, lr, lc, method):
+    def match(model, lr, lc, method, counts, move_penalty):
         model.set_table(exact_table(lr, lc))
-        return {"cost": 1.5, "previous_row_cost": 1.0, "row_cost": 0.5}
+        return {"cost": 1.5, "penalty": 0.0, "previous_row_cost": 1.0, "row_cost": 0.5}
 
     accumulate.accumulate_losses = lambda *a: (*loss_matrices(D.rank()), 0.0)
     accumulate.stream_nll = lambda *a: (0.0, 0.0)

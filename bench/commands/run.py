@@ -44,7 +44,12 @@ def register(sub) -> None:
                         "cpu otherwise")
     p.add_argument("--epochs", type=int, help="maximum epochs (default from the preset)")
     p.add_argument("--max-time", type=float, help="stop training after this many seconds (training + reallocation)")
-    p.add_argument("--rounds", type=int, help="LightRNN bootstrap rounds: epochs split evenly, reallocation between")
+    p.add_argument("--rounds", type=int, help="LightRNN's training rounds, a reallocation between two")
+    p.add_argument("--round-schedule", choices=("even", "plateau"),
+                   help="when LightRNN reallocates: even (epochs split evenly) or plateau (the paper's: at a "
+                        "validation stall, while a round beats the last)")
+    p.add_argument("--after-move", choices=("keep", "restart"),
+                   help="after a reallocation: keep (the paper's) or restart the lr and its schedule (CNTK's)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--amp", choices=("bf16",), help="autocast to bfloat16")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared machine)")

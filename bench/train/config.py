@@ -11,7 +11,9 @@ from dataclasses import dataclass
 class TrainConfig:
     epochs: int = 10
     max_time: float | None = None  # seconds of training + reallocation
-    rounds: int = 1  # bootstrap rounds: the epochs are split evenly, end_of_round between
+    rounds: int = 1  # LightRNN's training rounds, at most rounds - 1 reallocations (bench/train/schedule.py)
+    round_schedule: str = "even"  # "even": epochs split evenly; "plateau": the paper's (a round ends on a stall)
+    after_move: str = "keep"  # "keep": the paper's; "restart": lr and its schedule restart (CNTK's)
     batch_size: int = 20
     bptt: int = 35
     lr: float = 1.0
@@ -41,6 +43,10 @@ class TrainConfig:
             bad.append(f"lr_decay_start={self.lr_decay_start} (must be >= 0)")
         if self.lr_decay_rule not in ("best", "kim"):
             bad.append(f"lr_decay_rule={self.lr_decay_rule!r} (choose from 'best', 'kim')")
+        if self.round_schedule not in ("even", "plateau"):
+            bad.append(f"round_schedule={self.round_schedule!r} (choose from 'even', 'plateau')")
+        if self.after_move not in ("keep", "restart"):
+            bad.append(f"after_move={self.after_move!r} (choose from 'keep', 'restart')")
         if self.amp not in (None, "bf16"):
             bad.append(f"amp={self.amp!r} (choose from None, 'bf16')")
         if bad:

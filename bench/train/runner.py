@@ -17,6 +17,7 @@ from bench.report.class_recovery import table_case_study, table_class_scores
 from bench.train import distributed
 from bench.train.config import TrainConfig
 from bench.train.trainer import train
+from models.lightrnn import class_table
 
 
 @dataclass
@@ -50,6 +51,8 @@ def execute(spec: RunSpec, corpus, sha: str | None, should_stop: Callable[[], bo
     torch.manual_seed(spec.seed)
     words = {"words": corpus.vocab.words} if models.needs_words(spec.model) else {}  # spelled, not recorded
     model = models.build(spec.model, len(corpus.vocab), **spec.model_config, **words)
+    if spec.model_config.get("table") == "classes":  # LightRNN's oracle allocation, held fixed
+        model.set_table(class_table(corpus.word_class, len(corpus.vocab)))
     if distributed.world_size() > 1:  # DDP copies rank 0's weights; dropout masks must differ per rank
         torch.manual_seed(spec.seed * 1000 + distributed.rank())
     ckpt = spec.checkpoint

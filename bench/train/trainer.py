@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from bench import meters
-from bench.train import distributed
+from bench.train import distributed, schedule
 from bench.train.checkpoint import load as load_checkpoint
 from bench.train.checkpoint import save as save_checkpoint
 from bench.train.config import TrainConfig
@@ -70,6 +70,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
           "eval_s": 0.0, "tokens": 0, "curve": [], "rounds": []}
     if resume and checkpoint is not None and checkpoint.exists():
         st = load_checkpoint(checkpoint, model, opt, device, same, meta or {})
+    schedule.start(st)
     for g in opt.param_groups:
         g["lr"] = st["lr"]
     train_clock = meters.Stopwatch(device, st["train_s"])
@@ -104,7 +105,6 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     shard = distributed.shard_stream(corpus.train, distributed.rank(), world, cfg.batch_size)
     data = batchify(shard, local_b).to(device)  # [N, B/W]
     n_batches = num_batches(data, cfg.bptt)
-    per_round = max(1, math.ceil(cfg.epochs / cfg.rounds))
     eval_at = {n_batches * k // cfg.evals_per_epoch for k in range(1, cfg.evals_per_epoch)}
     limit = math.log(max(model.vocab_size, 2)) * 3  # per-token NLL far above uniform: exploding
     bar = tqdm(total=cfg.epochs * n_batches, initial=st["step"], desc=desc, unit="batch",
@@ -159,31 +159,22 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                 break
             st["epoch"] += 1
             ppl = valid_point()
-            if cfg.lr_decay_start is not None:
-                decay = st["epoch"] >= cfg.lr_decay_start
-            elif cfg.lr_decay_rule == "kim":
-                decay = st["epoch"] >= 3 and st["prev"] - ppl < 1.0
-            else:
-                decay = ppl >= st["best"]
-            st["prev"] = ppl
-            st["best"] = min(st["best"], ppl)
-            if decay:
+            if schedule.lr_decays(cfg, st, ppl):
                 st["lr"] *= cfg.lr_decay
                 for g in opt.param_groups:
                     g["lr"] = st["lr"]
-            if st["epoch"] % per_round == 0 and st["epoch"] < cfg.epochs and st["epoch"] // per_round < cfg.rounds:
+            if model.reallocates and schedule.reallocate_now(cfg, st, ppl):
                 clock = meters.Stopwatch(device)
                 clock.start()
                 info = model.end_of_round(shard, local_b, cfg.bptt, distributed.collectives(device))
-                span = clock.stop() - (info.get("seconds_measure", 0.0) if info else 0.0)
-                if info:  # models without a between-rounds hook return {} at no cost
-                    realloc_s += span
-                    st["realloc_s"] = realloc_s
-                    # The hook's own "seconds" is its duration; ours (time on the curve) wins.
-                    st["rounds"].append(round_entry({**info, "seconds": round(seconds(), 3), "realloc_s": span,
-                                                     "valid_ppl_before": ppl}))
-                    # The table changed, so earlier perplexities are no longer the bar to beat.
-                    st["best"] = st["rounds"][-1]["valid_ppl_after"] = valid_point()
+                span = clock.stop() - info.get("seconds_measure", 0.0)
+                realloc_s += span
+                st["realloc_s"] = realloc_s
+                # The hook's own "seconds" is its duration; ours (time on the curve) wins.
+                st["rounds"].append(round_entry({**info, "seconds": round(seconds(), 3), "realloc_s": span,
+                                                 "valid_ppl_before": ppl}))
+                st["rounds"][-1]["valid_ppl_after"] = after = valid_point()
+                schedule.after_move(cfg, st, opt, after)
             if progress:
                 tqdm.write(f"{desc} epoch {st['epoch']}: valid ppl {ppl:.2f}, lr {st['lr']:.4g}, {seconds():.0f} s")
             if checkpoint is not None and distributed.is_main():

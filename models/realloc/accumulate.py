@@ -86,23 +86,43 @@ def stream_nll(model, train_ids, batch_size: int, bptt: int) -> tuple[float, flo
     return total, row
 
 
-def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "auto") -> dict:
-    """Solve the matching for the model's current table and install the result."""
+def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "auto",
+          counts: torch.Tensor | None = None, move_penalty: float = 0.0) -> dict:
+    """Solve the matching for the model's current table and install the result.
+
+    With `move_penalty` > 0 (and each word's target `counts` [V]), leaving a
+    word's current row costs move_penalty * counts[w] more, and so does leaving
+    its current column (separable, so every solver takes it; the tables are
+    changed in place). `cost` is then the penalised objective, `penalty` its
+    share, and `cost - penalty` what the new table's NLL is predicted to be.
+    """
     from . import reallocate
 
     previous = model.word_table.cpu().numpy()
+    old = torch.as_tensor(previous, device=loss_row.device)
+    old_r, old_c = old // model.cols, old % model.cols
+    charge = None
+    if move_penalty > 0:
+        charge = move_penalty * counts.to(loss_row.device, torch.float32)  # [V]
+        for table, stay in ((loss_row, old_r), (loss_col, old_c)):
+            table += charge[:, None]
+            table.scatter_add_(1, stay[:, None], -charge[:, None])
     result = reallocate(loss_row, loss_col, method=method, previous=previous)
-    new = torch.from_numpy(result.cell_of_word)
+    new = torch.from_numpy(result.cell_of_word).to(loss_row.device)
+    new_r, new_c = new // model.cols, new % model.cols
+    row_charge = penalty = 0.0
+    if charge is not None:
+        row_charge = float((charge * (new_r != old_r)).sum(dtype=torch.float64))
+        penalty = row_charge + float((charge * (new_c != old_c)).sum(dtype=torch.float64))
     # The row part of each table's cost: the matching's row costs are exact for
     # fixed inputs, its column costs are conditioned on each word's OLD row.
-    rows = [torch.as_tensor(t, device=loss_row.device) // model.cols for t in (previous, new)]
-    row_old, row_new = (float(loss_row.gather(1, r[:, None]).sum(dtype=torch.float64)) for r in rows)
+    row_old, row_new = (float(loss_row.gather(1, r[:, None]).sum(dtype=torch.float64)) for r in (old_r, new_r))
     model.set_table(new)
-    return {**result.summary(), "previous_row_cost": row_old, "row_cost": row_new}
+    return {**result.summary(), "penalty": penalty, "previous_row_cost": row_old, "row_cost": row_new - row_charge}
 
 
 def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL,
-                       method: str = "auto") -> dict:
+                       method: str = "auto", move_penalty: float = 0.0) -> dict:
     """The whole round over this rank's shard `train_ids`, each part timed on
     `comm.clock`. JSON-ready figures for the run record, rank 0's on every rank:
 
@@ -119,8 +139,13 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     t1 = comm.clock()
     comm.reduce_sum_(loss_row, dst=0)
     comm.reduce_sum_(loss_col, dst=0)
+    counts = None
+    if move_penalty > 0:  # each word's targets in the pass: batchify's [n, B] rows 1.. are the targets
+        counts = torch.bincount(batchify(np.asarray(train_ids), batch_size)[1:].reshape(-1).long(),
+                                minlength=model.vocab_size).to(loss_row)
+        comm.reduce_sum_(counts, dst=0)
     t2 = comm.clock()
-    figures = match(model, loss_row, loss_col, method) if comm.is_main else {}
+    figures = match(model, loss_row, loss_col, method, counts, move_penalty) if comm.is_main else {}
     del loss_row, loss_col
     t3 = comm.clock()
     if comm.world_size > 1:
@@ -142,7 +167,8 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
     pass_nll, tokens, after, after_row = comm.all_sum([nll, float((n_rows - 1) * batch_size), after, after_row])
     figures.update(pass_nll=pass_nll, pass_tokens=int(tokens), nll_per_token_old=pass_nll / tokens,
-                   nll_per_token_predicted=figures["cost"] / tokens, nll_per_token_after=after / tokens,
+                   nll_per_token_predicted=(figures["cost"] - figures["penalty"]) / tokens,
+                   nll_per_token_after=after / tokens,
                    row_nll_per_token_old=figures["previous_row_cost"] / tokens,
                    row_nll_per_token_predicted=figures["row_cost"] / tokens,
                    row_nll_per_token_after=after_row / tokens)

@@ -1,0 +1,176 @@
+"""LightRNN's round schedule and the policies around a reallocation
+(bench/train/schedule.py), the move penalty, and the oracle (true-class)
+table held fixed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+import datasets
+import models
+from bench.cli import main
+from bench.report import records
+from bench.report.class_recovery import table_class_scores
+from bench.train import schedule, trainer
+from bench.train.config import TrainConfig
+from models.lightrnn import class_table
+from models.realloc.accumulate import accumulate_losses, reallocation_round
+
+CPU = torch.device("cpu")
+
+
+def scripted(monkeypatch, ppls: list[float]):
+    """The trainer's validation perplexities, in order (one per valid point)."""
+    it = iter(ppls)
+
+    def evaluate(*a, per_token=False, **k):  # the final test/valid scoring gets a constant
+        return (100.0, np.zeros(1, np.float32)) if per_token else next(it)
+
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
+
+
+def tiny_light(table="random", **kw):
+    torch.manual_seed(0)
+    return models.build("lightrnn", 60, embedding_dim=8, hidden_dim=8, layers=1, dropout=0.0, table=table, **kw)
+
+
+def corpus():
+    return datasets.load("synthetic", vocab_size=60, classes=6, train_tokens=2000, valid_tokens=200,
+                         test_tokens=200)
+
+
+def fake_rounds(monkeypatch, model):
+    """end_of_round without the work: each call logged, the table kept."""
+    calls = []
+
+    def end_of_round(*a, **k):
+        calls.append(len(calls))
+        return {"moved": 0}
+
+    monkeypatch.setattr(model, "end_of_round", end_of_round)
+    return calls
+
+
+def test_plateau_reallocates_at_each_stall_and_stops_when_a_round_does_not_help(monkeypatch):
+    # start, then epochs: 100 90 95(stall: round 1 ends at 90, move) | after 300, 80 85(stall: 80 < 90, move)
+    # | after 300, 85 86(stall: 85 >= 80, no move: rounds over) 70 71 (no more moves)
+    scripted(monkeypatch, [500, 100, 90, 95, 300, 80, 85, 300, 85, 86, 70, 71, 71])
+    model = tiny_light()
+    calls = fake_rounds(monkeypatch, model)
+    cfg = TrainConfig(epochs=10, rounds=4, round_schedule="plateau", batch_size=8, bptt=10, lr_decay_start=100)
+    res = trainer.train(model, corpus(), cfg, CPU, progress=False)
+    assert len(calls) == 2  # 2 moves, though rounds=4 allowed 3
+    assert [e["epoch"] for e in res.rounds[1:]] == [3, 5]
+    assert [(e["valid_ppl_before"], e["valid_ppl_after"]) for e in res.rounds[1:]] == [(95, 300), (85, 300)]
+    assert res.metrics["epochs"] == 10  # training went on after the rounds were over
+
+
+def test_plateau_stops_at_the_round_limit(monkeypatch):
+    scripted(monkeypatch, [500, 100, 101, 300, 90, 91, 300, 80, 81, 79, 78])
+    model = tiny_light()
+    calls = fake_rounds(monkeypatch, model)
+    cfg = TrainConfig(epochs=8, rounds=2, round_schedule="plateau", batch_size=8, bptt=10, lr_decay_start=100)
+    trainer.train(model, corpus(), cfg, CPU, progress=False)
+    assert len(calls) == 1
+
+
+def test_even_schedule_splits_the_epochs(monkeypatch):
+    scripted(monkeypatch, [500] + [100.0] * 12)
+    model = tiny_light()
+    calls = fake_rounds(monkeypatch, model)
+    res = trainer.train(model, corpus(), TrainConfig(epochs=6, rounds=3, batch_size=8, bptt=10), CPU, progress=False)
+    assert len(calls) == 2 and [e["epoch"] for e in res.rounds[1:]] == [2, 4]
+
+
+@pytest.mark.parametrize("policy", ["keep", "restart"])
+def test_after_move_keeps_or_restarts_the_lr_schedule(monkeypatch, policy):
+    # lr halves every epoch from the 2nd; one move after epoch 2 (even split of 4 epochs)
+    scripted(monkeypatch, [500, 100, 90, 300, 80, 70])
+    model = tiny_light()
+    fake_rounds(monkeypatch, model)
+    cfg = TrainConfig(epochs=4, rounds=2, batch_size=8, bptt=10, lr_decay_start=2, after_move=policy, lr_floor=0)
+    res = trainer.train(model, corpus(), cfg, CPU, progress=False)
+    # keep: decays after epochs 2, 3, 4; restart: lr back to 1 after the move at epoch 2, then
+    # epochs count from there (decay at round epoch >= 2: only after epoch 4)
+    assert res.metrics["final_lr"] == (0.125 if policy == "keep" else 0.5)
+
+
+def test_schedule_state_survives_an_older_checkpoint():
+    st = schedule.start({"rounds": [{}], "epoch": 3})
+    assert st["round_best"] == math.inf and st["round_ends"] == [] and not st["rounds_over"]
+
+
+def test_bad_schedule_names_fail_early():
+    with pytest.raises(ValueError, match="round_schedule"):
+        TrainConfig(round_schedule="often")
+    with pytest.raises(ValueError, match="after_move"):
+        TrainConfig(after_move="forget")
+    with pytest.raises(ValueError, match="table"):
+        tiny_light(table="best")
+    with pytest.raises(ValueError, match="move_penalty"):
+        tiny_light(move_penalty=-1)
+
+
+def round_on(model, ids, penalty):
+    return reallocation_round(model, ids, 8, 10, move_penalty=penalty)
+
+
+def test_move_penalty_is_a_trust_region_and_its_prediction_is_the_unpenalised_cost():
+    ids = corpus().train
+    free, held = tiny_light(), tiny_light(move_penalty=1e6)
+    old = held.word_table.clone()
+    loss_row, loss_col, _ = accumulate_losses(held, ids, 8, 10)
+    f = round_on(held, ids, 1e6)
+    assert f["moved"] == 0 and f["penalty"] == 0.0 and torch.equal(held.word_table, old)
+    g = round_on(free, ids, 0.0)
+    assert g["moved"] > 0 and g["penalty"] == 0.0
+    # a moderate penalty: fewer moves; the predicted NLL is the new table's cost on the plain tables
+    mid = tiny_light(move_penalty=0.03)
+    h = round_on(mid, ids, 0.03)
+    assert 0 < h["moved"] < g["moved"]
+    new = mid.word_table.numpy()
+    plain = (loss_row.numpy()[np.arange(60), new // mid.cols].sum() + loss_col.numpy()[np.arange(60), new % mid.cols].sum())
+    assert h["nll_per_token_predicted"] * h["pass_tokens"] == pytest.approx(plain, rel=1e-5)
+    assert h["penalty"] > 0 and h["cost"] - h["penalty"] == pytest.approx(plain, rel=1e-5)
+    # it is the exact optimum of the penalised problem
+    charge = 0.03 * np.bincount(np.asarray(ids[: len(ids) // 8 * 8]).reshape(8, -1).T[1:].ravel(), minlength=60)
+    lr, lc = loss_row.numpy() + charge[:, None], loss_col.numpy() + charge[:, None]
+    lr[np.arange(60), old.numpy() // mid.cols] -= charge
+    lc[np.arange(60), old.numpy() % mid.cols] -= charge
+    full = (lr[:, :, None] + lc[:, None, :]).reshape(60, -1)  # [V, R*C], scipy's exact assignment
+    words, cells = linear_sum_assignment(full)
+    assert h["cost"] == pytest.approx(full[words, cells].sum(), rel=1e-5)
+
+
+def test_class_table_puts_each_class_in_its_own_row():
+    cls = np.random.default_rng(0).permutation(np.arange(2025) % 45)
+    t = class_table(cls, 2025).numpy()
+    assert np.unique(t).size == 2025
+    assert all(np.unique(cls[t // 45 == r]).size == 1 for r in range(45))
+    with pytest.raises(ValueError, match="class for each"):
+        class_table(np.zeros(3), 10)
+
+
+def test_oracle_table_run_holds_the_true_class_table_fixed(tmp_path):
+    # V = 36 words in 6 classes of 6: a 6 x 6 table where each class can fill a row
+    data = ["--dataset-opt", "vocab_size=36", "--dataset-opt", "classes=6", "--dataset-opt", "train_tokens=2000",
+            "--dataset-opt", "valid_tokens=200", "--dataset-opt", "test_tokens=200"]
+    rc = main(["run", *data, "--models", "lightrnn", "--set", "table=classes", "--set", "embedding_dim=8",
+               "--set", "hidden_dim=8", "--set", "layers=1", "--epochs", "3", "--rounds", "3", "--bptt", "10",
+               "--batch-size", "8", "--results", str(tmp_path), "--no-tables"])
+    assert rc == 0
+    (rec,) = records.read(tmp_path / "records.jsonl")
+    assert len(rec["rounds"]) == 1 and rec["metrics"]["realloc_s"] == 0.0  # no reallocation at all
+    assert rec["rounds"][0]["class_recovery"]["row_ami"] == pytest.approx(1.0)
+    assert rec["rounds"][0]["class_recovery"]["row_purity"] == 1.0
+    cls = datasets.load("synthetic", vocab_size=36, classes=6, train_tokens=2000, valid_tokens=200,
+                        test_tokens=200).word_class
+    first = [row.split(":c")[1] for row in rec["case_study"][0]]
+    assert len(set(first)) == 1  # the final table's first row is one class
+    scores = table_class_scores(class_table(cls, 36).numpy(), 6, cls)
+    assert scores["row_ami"] == pytest.approx(1.0)
