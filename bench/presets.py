@@ -63,15 +63,38 @@ _PAPER_ACLW_MODELS = {
     "lightrnn": _paper_aclw_lightrnn(1000, "the paper's ACLW LightRNN: 1000/1000, 2 layers (~17-19M params)"),
 }
 
+_CPU_TRAIN = dict(epochs=10, rounds=2, batch_size=10, lr_decay_start=7)
+# LightRNN's bootstrap variants at the cpu preset's sizes (bench/train/schedule.py).
+# A stall ends a round while moves remain, and halves the lr after (no fixed decay start).
+_BOOT = dict(_CPU_TRAIN, rounds=4, round_schedule="plateau", lr_decay_start=None)
+
+
+def _light(why: str, **config) -> dict:
+    return {"lightrnn": _m(why, **dict(_CPU_WORD["config"], **config))}
+
+
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "CPU-sized, NOT the paper's settings: the default run in ~10 minutes on 2 cores; batch 10 and lr 1 "
         "held 7 epochs so the softmax baselines leave the unigram plateau (results/NOTES.md)",
-        dict(epochs=10, rounds=2, batch_size=10, lr_decay_start=7),
+        _CPU_TRAIN,
         {"lstm": _CPU_WORD, "hsm": _CPU_WORD, "adaptive": _CPU_WORD, "lightrnn": _CPU_WORD,
          **dict.fromkeys(("chsm", "charcnn"), _m(
              "Kim et al.'s Small character CNN, the CPU preset's 200 x 2 LSTM and light dropout",
              hidden_dim=200, layers=2, dropout=0.1))}),
+    "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
+                        dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),
+    "cpu-paper": Preset("the paper's bootstrap: a round ends at a validation stall, up to 3 moves while a round "
+                        "beats the last, every parameter and the lr kept", _BOOT,
+                        _light("the cpu preset's LightRNN")),
+    "cpu-restart": Preset("the paper's rounds with CNTK's restart: the lr and its schedule restart after each move",
+                          dict(_BOOT, after_move="restart"), _light("the cpu preset's LightRNN")),
+    "cpu-trust": Preset("a departure from the paper: the paper's rounds, moves cost 1 nat per occurrence "
+                        "(a trust region around the current table)", _BOOT,
+                        _light("the cpu preset's LightRNN, move_penalty 1", move_penalty=1.0)),
+    "cpu-oracle": Preset("synthetic corpora only: the true-class table (the best allocation) held fixed",
+                         dict(_BOOT, rounds=1),
+                         _light("the cpu preset's LightRNN on the true classes", table="classes")),
     "paper-aclw": Preset("the paper's ACLW settings: Kim et al.'s schedule, 3 LightRNN rounds",
                          dict(_KIM_SCHEDULE, rounds=3), _PAPER_ACLW_MODELS),
     "paper-aclw-200": Preset("Table 2's smallest LightRNN embedding size (hidden = embedding)",

@@ -65,7 +65,7 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
     assert "3 done, 1 to go" in capsys.readouterr().out
     assert main(["suite", "smoke", "--results", str(out)]) == 0
     again = records.read(out / "records.jsonl")
-    assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1}, "cpu")
+    assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1, "preset": "cpu"})
 
 
 def test_suite_tables_average_over_seeds():

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.presets import ORDER
+from bench.presets import KN, ORDER, PRESETS
 from bench.report import records, suite_tables
 
 # A run ends "for good" with these statuses; any other (interrupted, or no
@@ -30,10 +30,19 @@ SUITES = {
     # Every model on the two real corpora at hand, on one thread each: 30 minutes
     # a run is ~2-3 epochs of PTB for the softmax baselines at the CPU preset
     # (past their first lr halving) and the same wall clock for every model.
-    "real-cpu": dict(datasets=["ptb", "brown"], models=ORDER, seeds=[0, 1], budget_s=1800.0, preset="cpu",
+    "real-cpu": dict(datasets=["ptb", "brown"], models=ORDER, seeds=[0, 1], budget_s=1800.0, presets=["cpu"],
                      epochs=100),
+    # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
+    # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
+    "bootstrap-real": dict(datasets=["ptb", "brown"], models=["lightrnn"], seeds=[0], budget_s=1800.0,
+                           presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-trust"], epochs=100),
+    # The same on a corpus whose best table is known: 45 x 45 words in 45 hidden
+    # classes of 45, so one class can fill one row; plus that table held fixed.
+    "bootstrap-synthetic": dict(datasets=["synthetic"], models=["lightrnn"], seeds=[0, 1], budget_s=600.0,
+                                presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-trust", "cpu-oracle"],
+                                epochs=100, args=["--dataset-opt", "vocab_size=2025", "--dataset-opt", "classes=45"]),
     # Seconds, for the tests: the same machinery on the embedded corpus.
-    "smoke": dict(datasets=["synthetic"], models=["lstm", "lightrnn"], seeds=[0, 1], budget_s=30.0, preset="cpu",
+    "smoke": dict(datasets=["synthetic"], models=["lstm", "lightrnn"], seeds=[0, 1], budget_s=30.0, presets=["cpu"],
                   epochs=2, args=["--dataset-opt", "vocab_size=60", "--dataset-opt", "classes=6",
                                   "--dataset-opt", "train_tokens=3000", "--dataset-opt", "valid_tokens=400",
                                   "--dataset-opt", "test_tokens=400", "--set", "embedding_dim=16",
@@ -54,20 +63,22 @@ def register(sub) -> None:
 
 
 def plan(name: str) -> list[dict]:
+    """Every run: corpus x seed x preset x model (the models each preset configures)."""
     s = SUITES[name]
-    return [dict(dataset=d, model=m, seed=seed) for d in s["datasets"] for seed in s["seeds"] for m in s["models"]]
+    return [dict(dataset=d, model=m, seed=seed, preset=p) for d in s["datasets"] for seed in s["seeds"]
+            for p in s["presets"] for m in s["models"] if m == KN or m in PRESETS[p].models]
 
 
-def done(rows: list[dict], run: dict, preset: str) -> bool:
+def done(rows: list[dict], run: dict) -> bool:
     """Whether `run` already has a record that ended for good."""
     return any(r["dataset"] == run["dataset"] and r["model"] == run["model"] and r.get("seed", 0) == run["seed"]
-               and r["preset"] == preset and r["status"] in FINAL for r in rows)
+               and r["preset"] == run["preset"] and r["status"] in FINAL for r in rows)
 
 
 def command(name: str, run: dict, args, budget: float, results: Path) -> list[str]:
     s = SUITES[name]
     cmd = [sys.executable, "-m", "bench", "run", "--dataset", run["dataset"], "--models", run["model"],
-           "--seed", str(run["seed"]), "--preset", s["preset"], "--max-time", str(budget),
+           "--seed", str(run["seed"]), "--preset", run["preset"], "--max-time", str(budget),
            "--epochs", str(s["epochs"]), "--results", str(results), "--resume", "--no-tables", *s.get("args", [])]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
@@ -82,17 +93,17 @@ def handle(args) -> int:
     results = Path(args.results or f"results/suite-{args.name}")
     runs = plan(args.name)
     log = results / "records.jsonl"
-    todo = [r for r in runs if not done(records.read(log) if log.exists() else [], r, s["preset"])]
+    todo = [r for r in runs if not done(records.read(log) if log.exists() else [], r)]
     print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
           f"{budget:.0f} s each -> {results}", flush=True)
     if args.dry_run:
         for r in runs:
-            print(f"  {'todo' if r in todo else 'done'} {r['dataset']} {r['model']} seed {r['seed']}")
+            print(f"  {'todo' if r in todo else 'done'} {r['dataset']} {r['model']} {r['preset']} seed {r['seed']}")
         return 0
     failed = 0
     for k, run in enumerate(todo):
         left_h = (len(todo) - k) * budget / 3600
-        print(f"[{runs.index(run) + 1}/{len(runs)}] {run['dataset']} {run['model']} seed {run['seed']} "
+        print(f"[{runs.index(run) + 1}/{len(runs)}] {run['dataset']} {run['model']} {run['preset']} seed {run['seed']} "
               f"(~{left_h:.1f} h of budgets left)", flush=True)
         t0 = time.perf_counter()
         rc = subprocess.call(command(args.name, run, args, budget, results))

@@ -98,6 +98,33 @@ def round_nll(records, out_dir: Path) -> list[Path]:
                        "reallocation (round)", "training NLL per token (nats)", "LightRNN reallocations")
 
 
+def bootstrap(records, out_dir: Path) -> list[Path]:
+    """Per corpus with LightRNN under 2+ presets: valid ppl vs seconds, one
+    line per preset and seed, each reallocation marked (the paper's Figure 4)."""
+    from bench.report.bootstrap import runs
+
+    paths = []
+    for ds, by_preset in runs(records).items():
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for k, (preset, seeds) in enumerate(by_preset.items()):
+            color = f"C{k}"
+            for seed, r in sorted(seeds.items()):
+                pts = [(s, p) for _, s, p in r["curve"] if p is not None]
+                ax.plot([s for s, _ in pts], [p for _, p in pts], color=color, linewidth=1,
+                        label=f"{preset} ({r['status']})" if seed == min(seeds) else None)
+                moves = [e for e in r.get("rounds", [])[1:] if e.get("valid_ppl_after") is not None]
+                ax.plot([e["seconds"] for e in moves], [e["valid_ppl_after"] for e in moves], "x", color=color)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
+        ax.set_xlabel("training time incl. reallocation (s)")
+        ax.set_ylabel("validation perplexity")
+        ax.set_title(f"LightRNN's bootstrap on {ds}; x: right after a reallocation")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / f"bootstrap-{ds}.png"))
+    return paths
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # No timestamp in the PNG metadata: same records -> same bytes.

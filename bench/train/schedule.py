@@ -8,7 +8,8 @@ Rounds: `rounds` training rounds, so at most `rounds - 1` reallocations.
   validation set converged"): a round ends at its first epoch that does not
   beat the round's best validation perplexity, and reallocates; a further
   reallocation happens only while a round's best beats the previous round's.
-  Once a round does not, the table stays and training goes on.
+  Once a round does not, the table stays and training goes on. A stall that
+  ends a round does not also decay the lr; later stalls do, by the lr rule.
 
 After a move:
 - "keep" (the paper's): every parameter, the learning rate and its schedule

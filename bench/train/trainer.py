@@ -159,11 +159,12 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                 break
             st["epoch"] += 1
             ppl = valid_point()
-            if schedule.lr_decays(cfg, st, ppl):
-                st["lr"] *= cfg.lr_decay
+            move = model.reallocates and schedule.reallocate_now(cfg, st, ppl)
+            if schedule.lr_decays(cfg, st, ppl) and not (move and cfg.round_schedule == "plateau"):
+                st["lr"] *= cfg.lr_decay  # (a stall that ends a plateau round moves words instead)
                 for g in opt.param_groups:
                     g["lr"] = st["lr"]
-            if model.reallocates and schedule.reallocate_now(cfg, st, ppl):
+            if move:
                 clock = meters.Stopwatch(device)
                 clock.start()
                 info = model.end_of_round(shard, local_b, cfg.bptt, distributed.collectives(device))
