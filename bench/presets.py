@@ -89,6 +89,9 @@ PRESETS: dict[str, Preset] = {
                         _light("the cpu preset's LightRNN")),
     "cpu-restart": Preset("the paper's rounds with CNTK's restart: the lr and its schedule restart after each move",
                           dict(_BOOT, after_move="restart"), _light("the cpu preset's LightRNN")),
+    "cpu-train-tables": Preset("the paper's rounds with the paper's free tables: summed during each round's last "
+                               "epoch (train mode) instead of an evaluation pass", dict(_BOOT, realloc_tables="train"),
+                               _light("the cpu preset's LightRNN")),
     "cpu-trust": Preset("a departure from the paper: the paper's rounds, moves cost 1 nat per occurrence "
                         "(a trust region around the current table)", _BOOT,
                         _light("the cpu preset's LightRNN, move_penalty 1", move_penalty=1.0)),

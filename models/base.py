@@ -101,6 +101,10 @@ class LanguageModel(nn.Module):
 
     reallocates = False  # whether end_of_round does anything (LightRNN's bootstrap)
 
+    def collect_tables(self, on: bool) -> None:
+        """Models that reallocate: sum the next round's loss tables over the
+        training passes from now on (`on`), instead of a pass of their own."""
+
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         """Called by the trainer between training rounds (LightRNN reallocates
         here) on this process's shard of the training stream; `comm` joins the

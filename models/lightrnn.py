@@ -68,6 +68,7 @@ class LightRNN(LanguageModel):
             raise ValueError(f"move_penalty={move_penalty} must be >= 0")
         self.table, self.move_penalty = table, float(move_penalty)
         self.reallocates = table == "random"
+        self._tables = None  # (loss_row, loss_col, nll, targets) while collecting: see collect_tables
         self.vocab_size = V = vocab_size
         self.rows, self.cols = R, C = table_shape(V)
         self.in_row = nn.Embedding(R, embedding_dim)   # X^r
@@ -139,6 +140,12 @@ class LightRNN(LanguageModel):
 
     def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
         row_lp, col_lp, state = self.row_col_logprobs(x, y, state)
+        if self.training and self._tables is not None:  # the paper's tables, summed as training goes
+            from .realloc.accumulate import add_scores
+
+            loss_row, loss_col, nll, n = self._tables
+            nll = nll + add_scores(self, loss_row, loss_col, row_lp.detach(), col_lp.detach(), y).double()  # no sync
+            self._tables = (loss_row, loss_col, nll, n + y.numel())
         lp = (row_lp.gather(2, self.word_row[y].unsqueeze(2))
               + col_lp.gather(2, self.word_col[y].unsqueeze(2)))
         return -lp.sum(), state
@@ -185,9 +192,24 @@ class LightRNN(LanguageModel):
             words.append(self.cell_word[r * self.cols + c])
         return torch.stack(words), state
 
+    def collect_tables(self, on: bool) -> None:
+        """From now on (`on`), every training forward adds its scores to fresh
+        loss tables, which the next end_of_round uses instead of its own pass."""
+        if on:
+            from .realloc.accumulate import empty_tables
+
+            self._tables = (*empty_tables(self), 0.0, 0)
+        else:
+            self._tables = None
+
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         from .realloc.accumulate import reallocation_round  # lazy: the solvers pull in scipy
-        return reallocation_round(self, train_ids, batch_size, bptt, comm, move_penalty=self.move_penalty)
+
+        tables, self._tables = self._tables, None
+        if tables is not None:
+            tables = (tables[0], tables[1], float(tables[2]), tables[3])
+        return reallocation_round(self, train_ids, batch_size, bptt, comm, move_penalty=self.move_penalty,
+                                  tables=tables)
 
     def param_groups(self):
         return {

@@ -174,3 +174,52 @@ def test_oracle_table_run_holds_the_true_class_table_fixed(tmp_path):
     assert len(set(first)) == 1  # the final table's first row is one class
     scores = table_class_scores(class_table(cls, 36).numpy(), 6, cls)
     assert scores["row_ami"] == pytest.approx(1.0)
+
+
+def test_bootstrap_tables_compare_variants_against_the_control_and_the_oracle(tmp_path):
+    from bench.report import bootstrap
+
+    def rec(preset, seed, test, valid, moves=(), t="2026"):
+        rounds = [{"round": 0, "epoch": 0, "step": 0, "seconds": 0.0}]
+        rounds += [{"round": k + 1, "epoch": 2 * k + 2, "step": 10, "seconds": 10.0 * (k + 1), "moved": m,
+                    "valid_ppl_before": 200.0, "valid_ppl_after": 900.0, "nll_per_token_old": 5.0,
+                    "nll_per_token_predicted": 4.0, "nll_per_token_after": 7.0} for k, m in enumerate(moves)]
+        return {"dataset": "synthetic", "model": "lightrnn", "preset": preset, "seed": seed, "status": "ok",
+                "time": t, "run_id": f"{preset}{seed}", "git_sha": "abc", "env": {"device": "cpu", "device_name": "x"},
+                "metrics": {"test_ppl": test, "valid_ppl": valid, "realloc_ratio": 0.05 if moves else 0.0,
+                            "oracle_ppl": 50.0},
+                "curve": [[0, 0.0, 900.0], [10, 40.0, valid + 20], [20, 80.0, valid]], "rounds": rounds}
+
+    recs = [rec("cpu-fixed", 0, 100.0, 110.0), rec("cpu-fixed", 1, 104.0, 114.0),
+            rec("cpu-paper", 0, 90.0, 100.0, moves=(40, 5)), rec("cpu-paper", 1, 94.0, 104.0, moves=(30,)),
+            rec("cpu-oracle", 0, 60.0, 70.0), rec("cpu-paper", 1, 999.0, 999.0, t="2025")]  # older: ignored
+    text = bootstrap.variants(recs)
+    # the control's mean final valid ppl is 112: cpu-paper's seeds reach it at 80 s (104 + 20 > 112 at 40 s)
+    assert "control's final valid PPL 112.0" in text and "generator's floor 50.0" in text
+    paper = next(line for line in text.splitlines() if line.startswith("| cpu-paper"))
+    cells = [c.strip() for c in paper.strip("|").split("|")]
+    assert cells[1:5] == ["102.0 ± 2.8 (n=2)", "92.0 ± 2.8 (n=2)", "1.5 ± 0.7 (n=2)", "40 5; 30"]
+    assert cells[6] == "80 ± 0 (n=2); 2 of 2" and cells[7] == "32.0 ± 2.8 (n=2)"  # regret: test - oracle's 60
+    rounds = bootstrap.per_round(recs)
+    assert rounds.count("| cpu-paper |") == 2  # seed 0's two moves
+    assert bootstrap.render([r for r in recs if r["preset"] == "cpu-paper"]) == ""  # one preset: no study
+
+
+def test_tables_summed_during_training_equal_the_evaluation_pass():
+    # dropout 0 and a learning rate too small to move any fp32 weight: training's forward
+    # passes score exactly what the evaluation pass scores, batch for batch
+    c = corpus()
+    figs = {}
+    for how in ("pass", "train"):
+        model = tiny_light()
+        cfg = TrainConfig(epochs=2, rounds=2, batch_size=8, bptt=10, lr=1e-30, realloc_tables=how)
+        res = trainer.train(model, c, cfg, CPU, progress=False)
+        figs[how] = (res.rounds[1], model.word_table.clone())
+    (p, tp), (t, tt) = figs["pass"], figs["train"]
+    assert (p["tables"], t["tables"]) == ("pass", "train")
+    assert t["pass_tokens"] == p["pass_tokens"]
+    for key in ("pass_nll", "cost", "previous_cost", "row_cost", "nll_per_token_after"):
+        assert t[key] == pytest.approx(p[key], rel=1e-5), key
+    assert torch.equal(tp, tt)
+    with pytest.raises(ValueError, match="realloc_tables"):
+        TrainConfig(realloc_tables="free")

@@ -48,6 +48,9 @@ def register(sub) -> None:
     p.add_argument("--round-schedule", choices=("even", "plateau"),
                    help="when LightRNN reallocates: even (epochs split evenly) or plateau (the paper's: at a "
                         "validation stall, while a round beats the last)")
+    p.add_argument("--realloc-tables", choices=("pass", "train"),
+                   help="LightRNN's loss tables: pass (one evaluation pass at the round's end) or train (the "
+                        "paper's: summed over the round's last epoch, in train mode)")
     p.add_argument("--after-move", choices=("keep", "restart"),
                    help="after a reallocation: keep (the paper's) or restart the lr and its schedule (CNTK's)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

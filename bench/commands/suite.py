@@ -35,11 +35,13 @@ SUITES = {
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
     "bootstrap-real": dict(datasets=["ptb", "brown"], models=["lightrnn"], seeds=[0], budget_s=1800.0,
-                           presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-trust"], epochs=100),
+                           presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-train-tables", "cpu-trust"],
+                           epochs=100),
     # The same on a corpus whose best table is known: 45 x 45 words in 45 hidden
     # classes of 45, so one class can fill one row; plus that table held fixed.
     "bootstrap-synthetic": dict(datasets=["synthetic"], models=["lightrnn"], seeds=[0, 1], budget_s=600.0,
-                                presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-trust", "cpu-oracle"],
+                                presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-trust", "cpu-oracle",
+                                         "cpu-train-tables"],
                                 epochs=100, args=["--dataset-opt", "vocab_size=2025", "--dataset-opt", "classes=45"]),
     # Seconds, for the tests: the same machinery on the embedded corpus.
     "smoke": dict(datasets=["synthetic"], models=["lstm", "lightrnn"], seeds=[0, 1], budget_s=30.0, presets=["cpu"],

@@ -24,7 +24,8 @@ def runs(records) -> dict[str, dict[str, dict[int, dict]]]:
     for r in sorted(records, key=lambda r: r.get("time") or ""):
         if r["model"] == "lightrnn":
             out.setdefault(r["dataset"], {}).setdefault(r["preset"], {})[r.get("seed", 0)] = r
-    return {d: dict(sorted(p.items())) for d, p in sorted(out.items()) if len(p) > 1}
+    return {d: {p: dict(sorted(seeds.items())) for p, seeds in sorted(by.items())}
+            for d, by in sorted(out.items()) if len(by) > 1}
 
 
 def _moves(r) -> list[dict]:

@@ -116,6 +116,8 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             valid_point()
         while st["epoch"] < cfg.epochs and reason == "epochs":
             model.train()
+            if model.reallocates and cfg.realloc_tables == "train":
+                model.collect_tables(True)  # this epoch's tables, if the round ends with it
             state = model.init_state(local_b)
             window, window_tokens = torch.zeros((), device=device), 0
             train_clock.start()

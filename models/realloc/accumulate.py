@@ -48,27 +48,40 @@ def _eval_batches(model, train_ids, batch_size: int, bptt: int):
 
 
 @torch.no_grad()
-def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Returns (loss_row [V, R] fp32, loss_col [V, C] fp32, total NLL of the pass).
-    Accumulates on the model's device with index_add_; when the tables do not
-    fit there they stay on the host and each batch's scores are moved to it."""
+def add_scores(model, loss_row: torch.Tensor, loss_col: torch.Tensor, row_lp: torch.Tensor, col_lp: torch.Tensor,
+               y: torch.Tensor) -> torch.Tensor:
+    """Add one batch's scores (row_lp [T, B, R], col_lp [T, B, C] from
+    `row_col_logprobs`, targets y [T, B]) into loss_row [V, R] and loss_col
+    [V, C]; returns the batch's NLL under the current table (a 0-dim tensor)."""
+    R, C, where = model.rows, model.cols, loss_row.device
+    row_lp, col_lp, yf = row_lp.reshape(-1, R), col_lp.reshape(-1, C), y.reshape(-1)
+    masked = torch.isinf(col_lp)
+    worst = col_lp.masked_fill(masked, float("inf")).min(1, keepdim=True).values  # [N, 1]
+    col_lp = torch.where(masked, worst, col_lp)
+    nll = -(row_lp.gather(1, model.word_row[yf, None]) + col_lp.gather(1, model.word_col[yf, None])).sum()
+    loss_row.index_add_(0, yf.to(where), -row_lp.to(where))
+    loss_col.index_add_(0, yf.to(where), -col_lp.to(where))
+    return nll
+
+
+def empty_tables(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero loss_row [V, R], loss_col [V, C] fp32, on the model's device when
+    they fit there, else on the host (each batch's scores are moved to them)."""
     device = next(model.parameters()).device
     V, R, C = model.vocab_size, model.rows, model.cols
-    host = not _fits_on_device(device, 4 * V * (R + C))
-    where = torch.device("cpu") if host else device
-    loss_row = torch.zeros(V, R, device=where)
-    loss_col = torch.zeros(V, C, device=where)
-    nll = torch.zeros((), dtype=torch.float64, device=device)
+    where = device if _fits_on_device(device, 4 * V * (R + C)) else torch.device("cpu")
+    return torch.zeros(V, R, device=where), torch.zeros(V, C, device=where)
+
+
+@torch.no_grad()
+def accumulate_losses(model, train_ids, batch_size: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Returns (loss_row [V, R] fp32, loss_col [V, C] fp32, total NLL of the pass)."""
+    loss_row, loss_col = empty_tables(model)
+    nll = torch.zeros((), dtype=torch.float64, device=next(model.parameters()).device)
     state = model.init_state(batch_size)
     for x, y in _eval_batches(model, train_ids, batch_size, bptt):
         row_lp, col_lp, state = model.row_col_logprobs(x, y, state)  # [T,B,R], [T,B,C]
-        row_lp, col_lp, yf = row_lp.reshape(-1, R), col_lp.reshape(-1, C), y.reshape(-1)
-        masked = torch.isinf(col_lp)
-        worst = col_lp.masked_fill(masked, float("inf")).min(1, keepdim=True).values  # [N, 1]
-        col_lp = torch.where(masked, worst, col_lp)
-        nll -= (row_lp.gather(1, model.word_row[yf, None]) + col_lp.gather(1, model.word_col[yf, None])).sum().double()
-        loss_row.index_add_(0, yf.to(where), -row_lp.to(where))
-        loss_col.index_add_(0, yf.to(where), -col_lp.to(where))
+        nll += add_scores(model, loss_row, loss_col, row_lp, col_lp, y).double()
     return loss_row, loss_col, float(nll)
 
 
@@ -122,7 +135,7 @@ def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "
 
 
 def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL,
-                       method: str = "auto", move_penalty: float = 0.0) -> dict:
+                       method: str = "auto", move_penalty: float = 0.0, tables: tuple | None = None) -> dict:
     """The whole round over this rank's shard `train_ids`, each part timed on
     `comm.clock`. JSON-ready figures for the run record, rank 0's on every rank:
 
@@ -133,9 +146,17 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     4. broadcast rank 0's table [V] to every rank;
     5. score the training stream again with the new table (`seconds_measure`,
        not part of `seconds`: the trainer does not count it as training cost).
+
+    `tables` = (loss_row, loss_col, nll, targets) summed during the last
+    training epoch (the paper's free way) replaces step 1's pass.
     """
     t0 = comm.clock()
-    loss_row, loss_col, nll = accumulate_losses(model, train_ids, batch_size, bptt)
+    n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
+    if tables is None:
+        loss_row, loss_col, nll = accumulate_losses(model, train_ids, batch_size, bptt)
+        targets = (n_rows - 1) * batch_size
+    else:
+        loss_row, loss_col, nll, targets = tables
     t1 = comm.clock()
     comm.reduce_sum_(loss_row, dst=0)
     comm.reduce_sum_(loss_col, dst=0)
@@ -164,12 +185,12 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
     # The whole training stream's NLL and target count, as in one process; per
     # token, the old table's (what the pass measured), the new one's as the
     # matching predicts it (every vector held fixed) and as measured after.
-    n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
-    pass_nll, tokens, after, after_row = comm.all_sum([nll, float((n_rows - 1) * batch_size), after, after_row])
+    pass_nll, tokens, after, after_row, measured = comm.all_sum([nll, float(targets), after, after_row,
+                                                                 float((n_rows - 1) * batch_size)])
     figures.update(pass_nll=pass_nll, pass_tokens=int(tokens), nll_per_token_old=pass_nll / tokens,
                    nll_per_token_predicted=(figures["cost"] - figures["penalty"]) / tokens,
-                   nll_per_token_after=after / tokens,
+                   nll_per_token_after=after / measured,
                    row_nll_per_token_old=figures["previous_row_cost"] / tokens,
                    row_nll_per_token_predicted=figures["row_cost"] / tokens,
-                   row_nll_per_token_after=after_row / tokens)
+                   row_nll_per_token_after=after_row / measured, tables="pass" if tables is None else "train")
     return figures
