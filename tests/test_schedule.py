@@ -100,6 +100,19 @@ def test_after_move_keeps_or_restarts_the_lr_schedule(monkeypatch, policy):
     assert res.metrics["final_lr"] == (0.125 if policy == "keep" else 0.5)
 
 
+def test_a_gain_below_round_min_gain_is_a_stall():
+    cfg = TrainConfig(epochs=10, rounds=3, round_schedule="plateau", round_min_gain=0.01)
+    st = schedule.start({"rounds": [{}], "epoch": 1})
+    assert not schedule.reallocate_now(cfg, st, 100.0)
+    st["epoch"] = 2
+    assert not schedule.reallocate_now(cfg, st, 98.0)  # 2% better: the round goes on
+    st["epoch"] = 3
+    assert schedule.reallocate_now(cfg, st, 97.5)  # 0.5% better: a stall, at the round's best 97.5
+    assert st["round_ends"] == [97.5]
+    with pytest.raises(ValueError, match="round_min_gain"):
+        TrainConfig(round_min_gain=1.0)
+
+
 def test_schedule_state_survives_an_older_checkpoint():
     st = schedule.start({"rounds": [{}], "epoch": 3})
     assert st["round_best"] == math.inf and st["round_ends"] == [] and not st["rounds_over"]

@@ -48,6 +48,9 @@ def register(sub) -> None:
     p.add_argument("--round-schedule", choices=("even", "plateau"),
                    help="when LightRNN reallocates: even (epochs split evenly) or plateau (the paper's: at a "
                         "validation stall, while a round beats the last)")
+    p.add_argument("--round-min-gain", type=float,
+                   help="plateau schedule: an epoch that improves the round's best valid ppl by less than this "
+                        "fraction is a stall (default 0.01)")
     p.add_argument("--realloc-tables", choices=("pass", "train"),
                    help="LightRNN's loss tables: pass (one evaluation pass at the round's end) or train (the "
                         "paper's: summed over the round's last epoch, in train mode)")

@@ -13,6 +13,7 @@ class TrainConfig:
     max_time: float | None = None  # seconds of training + reallocation
     rounds: int = 1  # LightRNN's training rounds, at most rounds - 1 reallocations (bench/train/schedule.py)
     round_schedule: str = "even"  # "even": epochs split evenly; "plateau": the paper's (a round ends on a stall)
+    round_min_gain: float = 0.01  # plateau: an epoch less than 1% below the round's best is a stall
     realloc_tables: str = "pass"  # "pass": one eval pass at the round's end; "train": summed over its last epoch
     after_move: str = "keep"  # "keep": the paper's; "restart": lr and its schedule restart (CNTK's)
     batch_size: int = 20
@@ -46,6 +47,8 @@ class TrainConfig:
             bad.append(f"lr_decay_rule={self.lr_decay_rule!r} (choose from 'best', 'kim')")
         if self.round_schedule not in ("even", "plateau"):
             bad.append(f"round_schedule={self.round_schedule!r} (choose from 'even', 'plateau')")
+        if not 0 <= self.round_min_gain < 1:
+            bad.append(f"round_min_gain={self.round_min_gain} (must be in [0, 1))")
         if self.realloc_tables not in ("pass", "train"):
             bad.append(f"realloc_tables={self.realloc_tables!r} (choose from 'pass', 'train')")
         if self.after_move not in ("keep", "restart"):

@@ -6,7 +6,8 @@ Rounds: `rounds` training rounds, so at most `rounds - 1` reallocations.
   of 10 epochs).
 - "plateau" (the paper's: each round trains "until the perplexity on the
   validation set converged"): a round ends at its first epoch that does not
-  beat the round's best validation perplexity, and reallocates; a further
+  beat the round's best validation perplexity by `round_min_gain` (1%: at lr 1
+  the perplexity creeps down for many epochs), and reallocates; a further
   reallocation happens only while a round's best beats the previous round's.
   Once a round does not, the table stays and training goes on. A stall that
   ends a round does not also decay the lr; later stalls do, by the lr rule.
@@ -57,9 +58,10 @@ def reallocate_now(cfg: TrainConfig, st: dict, ppl: float) -> bool:
         return False
     if cfg.round_schedule == "even":
         return st["epoch"] % max(1, math.ceil(cfg.epochs / cfg.rounds)) == 0
-    if ppl < st["round_best"]:  # still improving: the round goes on
+    if ppl < st["round_best"] * (1 - cfg.round_min_gain):  # still improving: the round goes on
         st["round_best"] = ppl
         return False
+    st["round_best"] = min(st["round_best"], ppl)
     ends = st["round_ends"]
     ends.append(st["round_best"])
     if len(ends) > 1 and ends[-1] >= ends[-2]:  # this round did not beat the last one: stop moving
