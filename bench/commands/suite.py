@@ -34,8 +34,9 @@ SUITES = {
                      epochs=100),
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
-    "bootstrap-real": dict(datasets=["ptb", "brown"], models=["lightrnn"], seeds=[0], budget_s=1800.0,
-                           presets=["cpu-fixed", "cpu-paper", "cpu-restart", "cpu-train-tables", "cpu-trust"],
+    # 20 minutes a run: ~8 PTB epochs of LightRNN, room for 2-3 plateau rounds.
+    "bootstrap-real": dict(datasets=["ptb", "brown"], models=["lightrnn"], seeds=[0], budget_s=1200.0,
+                           presets=["cpu-fixed", "cpu-paper", "cpu-trust", "cpu-restart", "cpu-train-tables"],
                            epochs=100),
     # The same on a corpus whose best table is known: 45 x 45 words in 45 hidden
     # classes of 45, so one class can fill one row; plus that table held fixed.
