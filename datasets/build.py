@@ -9,7 +9,11 @@ The cache folder is keyed by the source checksums (plus a format version),
 `<data_dir>/.cache/<name>-<sha12>/` or, when the data dir is read-only (like
 ../shared/data), `~/.cache/lightrnn-bench/ids/<name>-<sha12>/`. It holds
 vocab.tsv, {train,valid,test}.npy and info.json, and appears atomically
-(built in a temp folder, then renamed), so an interrupted build leaves nothing.
+(built in a temp folder, then renamed), so an interrupted build never leaves a
+cache that loads. A build killed outright (SIGKILL, OOM killer) cannot clean
+up its temp folder, gigabytes at BillionW's size: the folder is named after
+its builder, `.<key>.<host>-<pid>.<random>`, and the next load of that key on
+that host removes it once that process is gone (a live build is left alone).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -77,13 +83,15 @@ def load_or_build(recipe: Recipe, data_dir: Path) -> Corpus:
     key = recipe.key()
     places = [data_dir / ".cache" / key, user_cache_dir() / key]
     for place in places:
+        sweep_dead_builds(place.parent, key)
+    for place in places:
         if (place / "info.json").exists():
             return _load(recipe, place)
     target = next((p for p in places if writable(p.parent)), None)
     if target is None:
         raise PermissionError(f"no writable cache folder for {recipe.name}: tried {[str(p.parent) for p in places]}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.{_host()}-{os.getpid()}.", dir=target.parent))
     try:
         _build(recipe, tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is as readable as the data
@@ -95,6 +103,37 @@ def load_or_build(recipe: Recipe, data_dir: Path) -> Corpus:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _load(recipe, target)
+
+
+def _host() -> str:
+    # Alphanumerics only, so the name parses back; the host matters because a
+    # cache on a shared filesystem may hold live builds of other machines,
+    # whose pids mean nothing here.
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def sweep_dead_builds(folder: Path, key: str) -> None:
+    """Remove temp folders of `key` whose builder (on this host) has died. A
+    reused pid only keeps a dead build's folder; it never removes a live one."""
+    prefix = f".{key}.{_host()}-"
+    try:
+        entries = [e for e in folder.iterdir() if e.name.startswith(prefix)]
+    except OSError:  # no such folder, or one we may not list: nothing of ours there
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _load(recipe: Recipe, folder: Path) -> Corpus:
