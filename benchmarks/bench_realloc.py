@@ -1,12 +1,13 @@
 """LightRNN's reallocation: the loss-accumulation pass over training text and
-the matching solvers, on realistic instances (bench/rigs/realloc_instances.py)."""
+the matching solvers, on realistic instances (bench/rigs/realloc_instances.py),
+and the training step with the loss tables summed as it trains."""
 
 from __future__ import annotations
 
 import torch
 
 import models
-from bench.rigs.microbench import zipf_ids
+from bench.rigs.microbench import Rig, zipf_ids
 from bench.rigs.realloc_instances import FAMILIES, make_instance
 from models.realloc import reallocate
 from models.realloc.accumulate import accumulate_losses
@@ -63,3 +64,23 @@ class LossPass:
 
     def time_accumulate_losses(self, vocab_size):
         accumulate_losses(self.model, self.ids, 20, 35)
+
+
+class TablesDuringTraining:
+    """LightRNN's training step with the paper's free loss tables summed as it
+    trains (--realloc-tables train) against without: what they cost."""
+
+    params = [[False, True], [10_000, 50_000]]
+    param_names = ["collect", "V"]
+    number, repeat, rounds, warmup_time = 1, (2, 4, 8.0), 1, 0.0
+
+    def setup(self, collect, vocab_size):
+        self.rig = Rig("lightrnn", vocab_size)
+        self.rig.model.collect_tables(collect)
+        self.rig.train_step()
+
+    def time_train_step(self, collect, vocab_size):
+        self.rig.train_step()
+
+    def peakmem_train_step(self, collect, vocab_size):
+        self.rig.train_step()
