@@ -92,6 +92,9 @@ PRESETS: dict[str, Preset] = {
     "cpu-train-tables": Preset("the paper's rounds with the paper's free tables: summed during each round's last "
                                "epoch (train mode) instead of an evaluation pass", dict(_BOOT, realloc_tables="train"),
                                _light("the cpu preset's LightRNN")),
+    "cpu-rows-first": Preset("a departure from the paper: the paper's rounds, each move matches rows first, then "
+                             "columns from a second pass given the new rows (models/realloc/rows_first.py)", _BOOT,
+                             _light("the cpu preset's LightRNN, rows-first moves", reallocation="rows-first")),
     "cpu-trust": Preset("a departure from the paper: the paper's rounds, moves cost 1 nat per occurrence "
                         "(a trust region around the current table)", _BOOT,
                         _light("the cpu preset's LightRNN, move_penalty 1", move_penalty=1.0)),

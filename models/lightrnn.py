@@ -55,18 +55,22 @@ def class_table(word_class, vocab_size: int) -> Tensor:
 
 class LightRNN(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
-                 init_range=0.05, table_seed=0, table="random", move_penalty=0.0):
+                 init_range=0.05, table_seed=0, table="random", move_penalty=0.0, reallocation="joint"):
         """`table`: "random" (seeded by table_seed, then bootstrapped) or
         "classes" (the corpus's true classes, set by the runner, held fixed).
         `move_penalty`: nats per occurrence charged for leaving a word's row,
         and again for leaving its column (a trust region around the current
-        table, a departure from the paper; 0 is the paper's matching)."""
+        table, a departure from the paper; 0 is the paper's matching).
+        `reallocation`: "joint" (the paper's: rows and columns matched at once)
+        or "rows-first" (realloc/rows_first.py: rows, then columns given them)."""
         super().__init__()
         if table not in ("random", "classes"):
             raise ValueError(f"table={table!r}: choose from 'random', 'classes'")
+        if reallocation not in ("joint", "rows-first"):
+            raise ValueError(f"reallocation={reallocation!r}: choose from 'joint', 'rows-first'")
         if not move_penalty >= 0:
             raise ValueError(f"move_penalty={move_penalty} must be >= 0")
-        self.table, self.move_penalty = table, float(move_penalty)
+        self.table, self.move_penalty, self.rows_first = table, float(move_penalty), reallocation == "rows-first"
         self.reallocates = table == "random"
         self._tables = None  # (loss_row, loss_col, nll, targets) while collecting: see collect_tables
         self.vocab_size = V = vocab_size
@@ -209,7 +213,7 @@ class LightRNN(LanguageModel):
         if tables is not None:
             tables = (tables[0], tables[1], float(tables[2]), tables[3])
         return reallocation_round(self, train_ids, batch_size, bptt, comm, move_penalty=self.move_penalty,
-                                  tables=tables)
+                                  tables=tables, rows_first=self.rows_first)
 
     def param_groups(self):
         return {

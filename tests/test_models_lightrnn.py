@@ -145,8 +145,8 @@ def test_end_of_round_calls_the_reallocation_round(monkeypatch):
 
     seen = {}
 
-    def fake_round(model, train_ids, batch_size, bptt, comm, move_penalty, tables):
-        seen["args"] = (model, batch_size, bptt, comm, move_penalty, tables)
+    def fake_round(model, train_ids, batch_size, bptt, comm, move_penalty, tables, rows_first):
+        seen["args"] = (model, batch_size, bptt, comm, move_penalty, tables, rows_first)
         return {"moved": 0}
 
     fake = types.ModuleType("models.realloc.accumulate")
@@ -154,4 +154,4 @@ def test_end_of_round_calls_the_reallocation_round(monkeypatch):
     monkeypatch.setitem(sys.modules, "models.realloc.accumulate", fake)
     m = light(7)
     assert m.end_of_round(torch.arange(30), 2, 5) == {"moved": 0}
-    assert seen["args"] == (m, 2, 5, LOCAL, 0.0, None)
+    assert seen["args"] == (m, 2, 5, LOCAL, 0.0, None, False)

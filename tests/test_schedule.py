@@ -19,6 +19,7 @@ from bench.report.class_recovery import table_class_scores
 from bench.train import schedule, trainer
 from bench.train.config import TrainConfig
 from models.lightrnn import class_table
+from models.realloc.rows_first import match_columns
 from models.realloc.accumulate import accumulate_losses, reallocation_round
 
 CPU = torch.device("cpu")
@@ -236,3 +237,40 @@ def test_tables_summed_during_training_equal_the_evaluation_pass():
     assert torch.equal(tp, tt)
     with pytest.raises(ValueError, match="realloc_tables"):
         TrainConfig(realloc_tables="free")
+
+
+def test_match_columns_keeps_rows_and_is_each_rows_optimum():
+    model = tiny_light()  # V = 60 in an 8 x 8 table
+    rows_before = model.word_row.clone()
+    loss_col = torch.rand(60, model.cols, generator=torch.Generator().manual_seed(3))
+    cost = match_columns(model, loss_col)
+    assert torch.equal(model.word_row, rows_before) and np.unique(model.word_table.numpy()).size == 60
+    # scipy on the whole table, leaving a row priced far above any column saving
+    R, C = model.rows, model.cols
+    full = np.full((60, R, C), 1e6)
+    full[np.arange(60), rows_before.numpy()] = 0.0
+    full = (full + loss_col.numpy()[:, None, :]).reshape(60, -1)
+    words, cells = linear_sum_assignment(full)
+    assert cost == pytest.approx(full[words, cells].sum(), rel=1e-6)
+    assert cost == pytest.approx(float(loss_col[torch.arange(60), model.word_col].sum()), rel=1e-6)
+
+
+def test_rows_first_round_matches_rows_alone_then_columns_given_them():
+    ids = corpus().train
+    model = tiny_light(reallocation="rows-first")
+    start = model.word_table.clone()
+    loss_row, _, _ = accumulate_losses(model, ids, 8, 10)
+    f = model.end_of_round(ids, 8, 10)
+    # stage 1: the rows are an optimum of the row costs alone (row capacity C), by scipy
+    R, C = model.rows, model.cols
+    rows_only = np.repeat(loss_row.numpy(), C, axis=1)  # [V, R*C]: every cell of a row costs the row's loss
+    words, cells = linear_sum_assignment(rows_only)
+    assert float(loss_row.numpy()[np.arange(60), model.word_row.numpy()].sum()) == pytest.approx(
+        rows_only[words, cells].sum(), rel=1e-5)
+    # stage 2's prediction: the second pass's row part plus the columns' cost
+    assert f["cost"] == pytest.approx(f["mid_row_nll"] + f["col_cost"], rel=1e-9)
+    assert f["nll_per_token_predicted"] == pytest.approx(f["cost"] / f["pass_tokens"])
+    assert f["moved"] == int((model.word_table != start).sum()) > 0
+    assert f["nll_per_token_mid"] > 0 and f["seconds_match2"] >= 0
+    with pytest.raises(ValueError, match="reallocation"):
+        tiny_light(reallocation="cols-first")

@@ -24,6 +24,7 @@ import torch
 from datasets.batching import batchify, bptt_batches
 
 from ..base import LOCAL, Collectives
+from .rows_first import columns_within_rows
 
 
 def _fits_on_device(device: torch.device, nbytes: int) -> bool:
@@ -135,7 +136,8 @@ def match(model, loss_row: torch.Tensor, loss_col: torch.Tensor, method: str = "
 
 
 def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL,
-                       method: str = "auto", move_penalty: float = 0.0, tables: tuple | None = None) -> dict:
+                       method: str = "auto", move_penalty: float = 0.0, tables: tuple | None = None,
+                       rows_first: bool = False) -> dict:
     """The whole round over this rank's shard `train_ids`, each part timed on
     `comm.clock`. JSON-ready figures for the run record, rank 0's on every rank:
 
@@ -149,7 +151,10 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
 
     `tables` = (loss_row, loss_col, nll, targets) summed during the last
     training epoch (the paper's free way) replaces step 1's pass.
+    `rows_first` (rows_first.py): step 3 matches rows alone, then a second
+    pass conditioned on the new rows places the columns within each row.
     """
+    start = model.word_table.clone()
     t0 = comm.clock()
     n_rows = len(train_ids) // batch_size  # batchify's [n_rows, B]: (n_rows - 1) * B targets
     if tables is None:
@@ -166,6 +171,8 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
                                 minlength=model.vocab_size).to(loss_row)
         comm.reduce_sum_(counts, dst=0)
     t2 = comm.clock()
+    if rows_first:
+        loss_col.zero_()  # stage 1: rows on their own costs; columns are placed in stage 2
     figures = match(model, loss_row, loss_col, method, counts, move_penalty) if comm.is_main else {}
     del loss_row, loss_col
     t3 = comm.clock()
@@ -173,6 +180,11 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
         table = comm.broadcast_(model.word_table.clone())
         if not comm.is_main:
             model.set_table(table)
+    if rows_first:
+        stage2 = columns_within_rows(model, train_ids, batch_size, bptt, comm)
+        if comm.is_main:  # the final table's prediction replaces stage 1's row-only cost
+            figures.update(stage1_cost=figures["cost"], stage1_penalty=figures["penalty"], penalty=0.0, **stage2,
+                           moved=int((model.word_table != start).sum()))
     t4 = comm.clock()
     # Then the same pass with the new table installed: what the move did at once,
     # with the moved words' vectors changed too (timed apart, as measurement).
@@ -193,4 +205,7 @@ def reallocation_round(model, train_ids, batch_size: int, bptt: int, comm: Colle
                    row_nll_per_token_old=figures["previous_row_cost"] / tokens,
                    row_nll_per_token_predicted=figures["row_cost"] / tokens,
                    row_nll_per_token_after=after_row / measured, tables="pass" if tables is None else "train")
+    if rows_first:
+        figures.update(nll_per_token_mid=figures["mid_nll"] / measured,
+                       row_nll_per_token_mid=figures["mid_row_nll"] / measured)
     return figures
