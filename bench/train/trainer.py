@@ -6,7 +6,9 @@ state carried across batches and reset at each epoch start. Evaluation scores EV
 
 The trainer sees only the `LanguageModel` interface; LightRNN's reallocation
 happens in `model.end_of_round` (given this process's shard and the
-collectives that join the ranks), timed and counted as training cost.
+collectives that join the ranks), timed and counted as training cost, at the
+epochs bench/train/schedule.py picks (with the lr decay and the policy after
+a move).
 """
 
 from __future__ import annotations
