@@ -126,12 +126,14 @@ def reallocate() -> dict:
     return {"table": model.word_table.tolist(), "figures": figures, "allreduced": both.tolist()}
 
 
-def lightrnn_round() -> dict:
+def lightrnn_round(reallocation: str = "joint") -> dict:
     """A real LightRNN reallocation round: each rank's shard accumulated,
-    summed on rank 0, matched once there, the table broadcast."""
+    summed on rank 0, matched once there, the table broadcast (rows-first:
+    twice, with a second pass given the new rows)."""
     device = D.init("cpu")
     torch.manual_seed(0)
-    model = models.build("lightrnn", 30, embedding_dim=16, hidden_dim=16, layers=1, dropout=0.0)
+    model = models.build("lightrnn", 30, embedding_dim=16, hidden_dim=16, layers=1, dropout=0.0,
+                         reallocation=reallocation)
     ids = np.random.default_rng(1).integers(0, 30, 203).astype(np.int32)
     before = model.word_table.tolist()
     shard = D.shard_stream(ids, D.rank(), D.world_size(), 4)
@@ -140,7 +142,8 @@ def lightrnn_round() -> dict:
 
 
 def _worker(out: Path) -> None:
-    result = {"train": train_and_eval(), "lightrnn": lightrnn_round(), "realloc": reallocate()}
+    result = {"train": train_and_eval(), "lightrnn": lightrnn_round(), "rows_first": lightrnn_round("rows-first"),
+              "realloc": reallocate()}
     rank = D.rank()
     from bench.commands import ddp_bytes
 
@@ -171,9 +174,10 @@ def test_single_process_helpers_are_identity():
 
 
 @pytest.mark.slow
-def test_two_ranks_reallocate_lightrnn_like_one_process(two_ranks):
-    ranks = [r["lightrnn"] for r in two_ranks]
-    single = lightrnn_round()
+@pytest.mark.parametrize("how", ["joint", "rows-first"])
+def test_two_ranks_reallocate_lightrnn_like_one_process(two_ranks, how):
+    ranks = [r["lightrnn" if how == "joint" else "rows_first"] for r in two_ranks]
+    single = lightrnn_round(how)
     assert ranks[0]["table"] == ranks[1]["table"] == single["table"] != single["before"]
     for got in ranks:
         f = got["figures"]
