@@ -19,8 +19,8 @@ from bench.report.class_recovery import table_class_scores
 from bench.train import schedule, trainer
 from bench.train.config import TrainConfig
 from models.lightrnn import class_table
-from models.realloc.rows_first import match_columns
 from models.realloc.accumulate import accumulate_losses, reallocation_round
+from models.realloc.rows_first import match_columns
 
 CPU = torch.device("cpu")
 
@@ -262,7 +262,7 @@ def test_rows_first_round_matches_rows_alone_then_columns_given_them():
     loss_row, _, _ = accumulate_losses(model, ids, 8, 10)
     f = model.end_of_round(ids, 8, 10)
     # stage 1: the rows are an optimum of the row costs alone (row capacity C), by scipy
-    R, C = model.rows, model.cols
+    C = model.cols
     rows_only = np.repeat(loss_row.numpy(), C, axis=1)  # [V, R*C]: every cell of a row costs the row's loss
     words, cells = linear_sum_assignment(rows_only)
     assert float(loss_row.numpy()[np.arange(60), model.word_row.numpy()].sum()) == pytest.approx(

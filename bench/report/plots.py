@@ -42,15 +42,8 @@ def curves(records, out_dir: Path) -> list[Path]:
         if kn is not None and kn["status"] == "ok":
             ax.axhline(kn["metrics"]["valid_ppl"], color="grey", linestyle="-.", linewidth=1,
                        label=f"KN{kn['config']['model']['order']} {kn['metrics']['valid_ppl']:.1f}")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 120, not 1.2x10^2
-        ax.yaxis.set_minor_formatter(ticker.ScalarFormatter())
-        ax.set_xlabel("training time incl. reallocation (s)")
-        ax.set_ylabel("validation perplexity")
-        ax.set_title(f"{ds} ({preset}); dotted: LightRNN reallocation")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"curve-{ds}-{preset}.png"))
+        paths.append(_ppl_vs_time(fig, ax, f"{ds} ({preset}); dotted: LightRNN reallocation",
+                                  out_dir / f"curve-{ds}-{preset}.png"))
     return paths
 
 
@@ -114,15 +107,22 @@ def bootstrap(records, out_dir: Path) -> list[Path]:
                         label=f"{preset} ({r['status']})" if seed == min(seeds) else None)
                 moves = [e for e in r.get("rounds", [])[1:] if e.get("valid_ppl_after") is not None]
                 ax.plot([e["seconds"] for e in moves], [e["valid_ppl_after"] for e in moves], "x", color=color)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
-        ax.set_xlabel("training time incl. reallocation (s)")
-        ax.set_ylabel("validation perplexity")
-        ax.set_title(f"LightRNN's bootstrap on {ds}; x: right after a reallocation")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"bootstrap-{ds}.png"))
+        paths.append(_ppl_vs_time(fig, ax, f"LightRNN's bootstrap on {ds}; x: right after a reallocation",
+                                  out_dir / f"bootstrap-{ds}.png"))
     return paths
+
+
+def _ppl_vs_time(fig, ax, title: str, path: Path) -> Path:
+    """The axes every validation-perplexity-against-time plot shares; saves it."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 120, not 1.2x10^2
+    ax.yaxis.set_minor_formatter(ticker.ScalarFormatter())
+    ax.set_xlabel("training time incl. reallocation (s)")
+    ax.set_ylabel("validation perplexity")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def _save(fig, path: Path) -> Path:
