@@ -24,19 +24,22 @@ import torch
 
 
 def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
-    """[N] ids -> [N // B, B] int64, dropping the tail that does not fill a row."""
+    """[N] ids -> [N // B, B] int32, dropping the tail that does not fill a row.
+    int32 and one copy (read column-major straight from a memory-mapped
+    cache): BillionW's 792M training ids take 3.2 GB, not 6.3 GB plus a
+    transient 6.3 GB more; bptt_batches widens each batch to int64."""
     n = len(ids) // batch_size
     if n < 2:
         raise ValueError(f"stream of {len(ids)} tokens is too short for batch size {batch_size}")
-    arr = np.asarray(ids[: n * batch_size], dtype=np.int64)
-    return torch.from_numpy(arr.reshape(batch_size, n).T.copy())
+    arr = np.asarray(ids[: n * batch_size]).reshape(batch_size, n).T  # a view: nothing copied yet
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.int32))
 
 
 def bptt_batches(data: torch.Tensor, bptt: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y), each [T, B] with T <= bptt, from a [N, B] batchified tensor."""
+    """Yield (x, y), each [T, B] int64 with T <= bptt, from a [N, B] batchified tensor."""
     for i in range(0, data.size(0) - 1, bptt):
         t = min(bptt, data.size(0) - 1 - i)
-        yield data[i : i + t], data[i + 1 : i + 1 + t]
+        yield data[i : i + t].long(), data[i + 1 : i + 1 + t].long()
 
 
 def num_batches(data: torch.Tensor, bptt: int) -> int:

@@ -16,7 +16,9 @@ from datasets.batching import batchify, bptt_batches, eval_segments, num_batches
 def test_batchify_columns_are_contiguous_pieces_of_the_stream():
     ids = np.arange(26, dtype=np.int32)
     data = batchify(ids, 4)  # 26 // 4 = 6 rows; the 2-token tail is dropped
-    assert data.shape == (6, 4) and data.dtype == torch.int64
+    assert data.shape == (6, 4) and data.dtype == torch.int32  # 4 bytes an id: BillionW's stream in 3.2 GB
+    x, y = next(bptt_batches(data, 3))
+    assert x.dtype == y.dtype == torch.int64 and x[:, 1].tolist() == [6, 7, 8] and y[:, 1].tolist() == [7, 8, 9]
     assert data[:, 0].tolist() == list(range(0, 6))
     assert data[:, 3].tolist() == list(range(18, 24))
     with pytest.raises(ValueError, match="too short"):
