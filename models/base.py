@@ -105,6 +105,14 @@ class LanguageModel(nn.Module):
         """Models that reallocate: sum the next round's loss tables over the
         training passes from now on (`on`), instead of a pass of their own."""
 
+    def collected_tables(self):
+        """The tables summed so far (None when not collecting): a mid-epoch
+        checkpoint saves them, `restore_tables` puts them back on resume."""
+        return None
+
+    def restore_tables(self, tables) -> None:
+        pass
+
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         """Called by the trainer between training rounds (LightRNN reallocates
         here) on this process's shard of the training stream; `comm` joins the

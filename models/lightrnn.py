@@ -206,6 +206,12 @@ class LightRNN(LanguageModel):
         else:
             self._tables = None
 
+    def collected_tables(self):
+        return self._tables
+
+    def restore_tables(self, tables) -> None:
+        self._tables = None if tables is None else tuple(tables)
+
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
         from .realloc.accumulate import reallocation_round  # lazy: the solvers pull in scipy
 

@@ -142,6 +142,32 @@ def test_oom_becomes_a_record_and_the_suite_moves_on(tmp_path, monkeypatch):
     assert "| oom |" in (tmp_path / "tables.md").read_text()
 
 
+def test_a_model_too_big_for_memory_is_refused_as_oom_before_it_is_built(tmp_path, monkeypatch):
+    monkeypatch.setattr("bench.meters.available_bytes", lambda: 10_000)  # less than any model's weights
+    monkeypatch.setattr(models, "build", lambda *a, **k: pytest.fail("built a model that cannot fit"))
+    rc = main(["run", *TINY, "--models", "lstm", "--epochs", "1", "--results", str(tmp_path)])
+    (rec,) = records.read(tmp_path / "records.jsonl")
+    assert rc == 1 and rec["status"] == "oom" and "refused before allocating" in rec["error"]
+    assert rec["metrics"]["params_total"] > 0 and rec["metrics"]["test_ppl"] is None and rec["curve"] == []
+    assert "| oom |" in (tmp_path / "tables.md").read_text()
+
+
+@pytest.mark.parametrize("message, status", [
+    ("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+     "4000000000 bytes. Error code 12 (Cannot allocate memory)", "oom"),
+    ("shape mismatch", None)])
+def test_a_failed_cpu_allocation_is_oom_and_other_errors_are_not(message, status, monkeypatch):
+    _fault_after(monkeypatch, models.REGISTRY["lstm"], 2, RuntimeError(message))
+    model = models.build("lstm", 60, embedding_dim=8, hidden_dim=8, layers=1)
+    run = lambda: train(model, tiny_corpus(), TrainConfig(epochs=1, batch_size=8, bptt=10),  # noqa: E731
+                        torch.device("cpu"), progress=False)
+    if status is None:
+        with pytest.raises(RuntimeError, match="shape mismatch"):
+            run()
+    else:
+        assert run().status == status
+
+
 def test_nan_loss_is_diverged(tmp_path, monkeypatch):
     _fault_after(monkeypatch, models.REGISTRY["lstm"], 5, None)
     main(["run", *TINY, "--models", "lstm", "--epochs", "1", "--results", str(tmp_path)])

@@ -44,6 +44,10 @@ def register(sub) -> None:
                         "cpu otherwise")
     p.add_argument("--epochs", type=int, help="maximum epochs (default from the preset)")
     p.add_argument("--max-time", type=float, help="stop training after this many seconds (training + reallocation)")
+    p.add_argument("--max-steps", type=int, help="stop training after this many optimiser steps")
+    p.add_argument("--checkpoint-every", type=float,
+                   help="seconds of training between mid-epoch checkpoints (default: at epoch ends and on "
+                        "SIGINT/SIGTERM only)")
     p.add_argument("--rounds", type=int, help="LightRNN's training rounds, a reallocation between two")
     p.add_argument("--round-schedule", choices=("even", "plateau"),
                    help="when LightRNN reallocates: even (epochs split evenly) or plateau (the paper's: at a "
@@ -68,7 +72,8 @@ def register(sub) -> None:
                         "(char_dim for the character models, embedding_dim for the others)")
     p.add_argument("--kn-order", type=int, default=kn_run.DEFAULT_ORDER, help="n-gram order of the kn model")
     p.add_argument("--results", default="results", help="folder for records.jsonl, tables, plots, checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue from each run's last epoch checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue each run from its checkpoint (the last epoch end, "
+                   "mid-epoch save or interruption)")
     p.add_argument("--no-tables", action="store_true", help="skip regenerating tables and plots")
     t = p.add_argument_group("training (defaults: the shared procedure of the paper and Kim et al.)")
     for name, kind, helptext in [

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 class TrainConfig:
     epochs: int = 10
     max_time: float | None = None  # seconds of training + reallocation
+    max_steps: int | None = None  # optimiser steps in all (a rehearsal's few dozen at BillionW's size)
+    # Seconds of training between mid-epoch checkpoints (one process; None: at epoch
+    # ends and on interruption only). A BillionW epoch is hours, even on a GPU.
+    checkpoint_every: float | None = None
     rounds: int = 1  # LightRNN's training rounds, at most rounds - 1 reallocations (bench/train/schedule.py)
     round_schedule: str = "even"  # "even": epochs split evenly; "plateau": the paper's (a round ends on a stall)
     round_min_gain: float = 0.01  # plateau: an epoch less than 1% below the round's best is a stall
@@ -41,6 +45,10 @@ class TrainConfig:
             bad.append(f"lr_decay={self.lr_decay} (must be in (0, 1])")
         if self.lr_floor < 0 or (self.max_time is not None and not self.max_time > 0):
             bad.append(f"lr_floor={self.lr_floor}, max_time={self.max_time} (lr_floor >= 0, max_time > 0)")
+        if self.max_steps is not None and self.max_steps < 1:
+            bad.append(f"max_steps={self.max_steps} (must be >= 1)")
+        if self.checkpoint_every is not None and not self.checkpoint_every > 0:
+            bad.append(f"checkpoint_every={self.checkpoint_every} (must be > 0)")
         if self.lr_decay_start is not None and self.lr_decay_start < 0:
             bad.append(f"lr_decay_start={self.lr_decay_start} (must be >= 0)")
         if self.lr_decay_rule not in ("best", "kim"):

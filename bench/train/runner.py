@@ -12,12 +12,15 @@ from pathlib import Path
 import torch
 
 import models
+from bench import meters
 from bench.report import records, tokens
 from bench.report.class_recovery import table_case_study, table_class_scores
 from bench.train import distributed
 from bench.train.config import TrainConfig
+from bench.train.result import refused
 from bench.train.trainer import train
 from models.lightrnn import class_table
+from models.params import count_on_meta
 
 
 @dataclass
@@ -50,6 +53,9 @@ def execute(spec: RunSpec, corpus, sha: str | None, should_stop: Callable[[], bo
     """Train `spec` on `corpus` and return its record (not yet appended)."""
     torch.manual_seed(spec.seed)
     words = {"words": corpus.vocab.words} if models.needs_words(spec.model) else {}  # spelled, not recorded
+    short = memory_shortfall(spec, len(corpus.vocab), words)
+    if short is not None:  # refused before allocating: a record, not the OOM killer
+        return _record(spec, corpus, sha, refused(short[0], short[1]), None, resumed=False)
     model = models.build(spec.model, len(corpus.vocab), **spec.model_config, **words)
     if spec.model_config.get("table") == "classes":  # LightRNN's oracle allocation, held fixed
         model.set_table(class_table(corpus.word_class, len(corpus.vocab)))
@@ -64,6 +70,29 @@ def execute(spec: RunSpec, corpus, sha: str | None, should_stop: Callable[[], bo
                 on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
     if res.status != "interrupted" and distributed.is_main():
         ckpt.unlink(missing_ok=True)  # only an interrupted run is resumed
+    return _record(spec, corpus, sha, res, model, resumed)
+
+
+def memory_shortfall(spec: RunSpec, vocab_size: int, words: dict) -> tuple[dict, str] | None:
+    """(parameter counts, why) when the parameters and their gradients alone
+    (fp32, SGD keeps no other state) exceed the memory free on the run's
+    device, counted on the meta device; else None. Activations come on top,
+    so passing this is necessary, not sufficient."""
+    with torch.random.fork_rng(devices=[]):  # building on meta may draw numbers: the run's init stays as it was
+        counts = count_on_meta(spec.model, vocab_size, **spec.model_config, **words)
+    need = 2 * 4 * counts["total"]
+    if spec.device.type == "cuda":
+        free = torch.cuda.mem_get_info(spec.device)[0]
+    else:
+        free = meters.available_bytes()
+    if need <= free:
+        return None
+    return counts, (f"out of memory (refused before allocating): {counts['total']:,} parameters need "
+                    f"{need / 2**30:.1f} GiB for weights and gradients, {free / 2**30:.1f} GiB free on "
+                    f"{spec.device.type}")
+
+
+def _record(spec: RunSpec, corpus, sha: str | None, res, model, resumed: bool) -> dict:
     metrics = dict(res.metrics)
     if "oracle_ppl" in corpus.info:
         metrics["oracle_ppl"] = corpus.info["oracle_ppl"]

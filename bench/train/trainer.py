@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -28,21 +28,10 @@ from bench.train.checkpoint import load as load_checkpoint
 from bench.train.checkpoint import save as save_checkpoint
 from bench.train.config import TrainConfig
 from bench.train.evaluate import evaluate
+from bench.train.result import Result, cpu_alloc_failed, final_metrics
 from bench.train.step import sgd_step
 from datasets.batching import batchify, bptt_batches, num_batches
-
-
-@dataclass
-class Result:
-    status: str  # ok | oom | diverged | interrupted
-    metrics: dict
-    curve: list  # [step, seconds (train + realloc), valid ppl]
-    rounds: list = field(default_factory=list)
-    stop_reason: str = ""
-    error: str | None = None
-    # Final per-target log-probabilities {"valid": [n-1], "test": [n-1]} float32,
-    # for interpolation; one-process runs that ended ok only.
-    token_logprobs: dict | None = None
+from models import detach_state
 
 
 class Diverged(RuntimeError):
@@ -67,7 +56,8 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     meters.reset_peaks(device)
     progress = progress and distributed.is_main()  # data-parallel: only rank 0 reports
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    same = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "max_time", "log_every")}
+    same = {k: v for k, v in asdict(cfg).items()
+            if k not in ("epochs", "max_time", "max_steps", "checkpoint_every", "log_every")}
     st = {"epoch": 0, "step": 0, "lr": cfg.lr, "best": math.inf, "prev": math.inf, "train_s": 0.0, "realloc_s": 0.0,
           "eval_s": 0.0, "tokens": 0, "curve": [], "rounds": []}
     if resume and checkpoint is not None and checkpoint.exists():
@@ -118,21 +108,41 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
             valid_point()
         while st["epoch"] < cfg.epochs and reason == "epochs":
             model.train()
+            mid = st.pop("mid", None)  # a checkpoint written inside this epoch: carry on from its batch
             if model.reallocates and cfg.realloc_tables == "train":
                 model.collect_tables(True)  # this epoch's tables, if the round ends with it
-            state = model.init_state(local_b)
+                if mid is not None:
+                    model.restore_tables(mid["tables"])
+            state = model.init_state(local_b) if mid is None else mid["state"]
             window, window_tokens = torch.zeros((), device=device), 0
+            if mid is not None:
+                window, window_tokens = mid["window"].to(device), mid["window_tokens"]
             train_clock.start()
+            saved_at = train_clock.now()
             for i, (x, y) in enumerate(bptt_batches(data, cfg.bptt)):
+                if mid is not None and i < mid["pos"]:
+                    continue  # done before the checkpoint
                 stop = should_stop()
-                time_up = cfg.max_time is not None and i % cfg.log_every == 0 and seconds() >= cfg.max_time
+                check = i % cfg.log_every == 0
+                time_up = cfg.max_time is not None and check and seconds() >= cfg.max_time
+                save = (cfg.checkpoint_every is not None and check
+                        and train_clock.now() - saved_at >= cfg.checkpoint_every)
                 if world > 1:  # ranks stop at the same step, else one waits forever in DDP's all-reduce
-                    stop, time_up = distributed.any_rank([stop, time_up]) if i % cfg.log_every == 0 else (False, False)
+                    stop, time_up = distributed.any_rank([stop, time_up]) if check else (False, False)
+                # One process only: under DDP each rank carries its own state, and epoch ends suffice.
+                if (stop or save) and checkpoint is not None and world == 1:
+                    st["train_s"] = train_clock.now()
+                    save_checkpoint(checkpoint, model, opt, st, same, meta or {},
+                                    mid=_resume_point(i, state, window, window_tokens, model))
+                    saved_at = train_clock.now()
                 if stop:
                     status = reason = "interrupted"
                     break
                 if time_up:
                     reason = "max_time"
+                    break
+                if cfg.max_steps is not None and st["step"] >= cfg.max_steps:
+                    reason = "max_steps"
                     break
                 nll, state = sgd_step(model, opt, x, y, state, cfg.clip, cfg.amp, forward=step_model)
                 st["step"] += 1
@@ -186,11 +196,13 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                 save_checkpoint(checkpoint, model, opt, st, same, meta or {})
             if st["lr"] < cfg.lr_floor:
                 reason = "lr_floor"
-        if reason == "max_time":
+        if reason in ("max_time", "max_steps"):
             valid_point()
     except Diverged as e:
         status, reason, error = "diverged", "diverged", str(e)
-    except (torch.OutOfMemoryError, MemoryError) as e:
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as e:
+        if not isinstance(e, (torch.OutOfMemoryError, MemoryError)) and not cpu_alloc_failed(e):
+            raise
         status, reason, error = "oom", "oom", str(e).splitlines()[0] if str(e) else type(e).__name__
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -199,33 +211,13 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     if train_clock.running:  # stopped mid-epoch by a fault
         train_clock.stop()
     st["train_s"] = train_clock.elapsed
-    metrics, token_lp = _metrics(model, corpus, cfg, device, st, status)
+    metrics, token_lp = final_metrics(model, corpus, cfg, device, st, status)
     return Result(status, metrics, st["curve"], st["rounds"], reason, error, token_lp)
 
 
-def _metrics(model, corpus, cfg, device, st, status) -> tuple[dict, dict | None]:
-    counts = model.param_counts()
-    valid = st["curve"][-1][2] if st["curve"] else None
-    test, token_lp = None, None
-    if status == "ok":
-        clock = meters.Stopwatch(device)
-        clock.start()
-        if distributed.world_size() == 1:
-            test, test_lp = evaluate(model, corpus.test, cfg, device, per_token=True)
-            token_lp = {"valid": evaluate(model, corpus.valid, cfg, device, per_token=True)[1], "test": test_lp}
-        else:
-            test = evaluate(model, corpus.test, cfg, device)
-        test = test if math.isfinite(test) else None  # JSON has no inf
-        st["eval_s"] += clock.stop()
-    train_s, realloc_s = st["train_s"], st["realloc_s"]
-    return {
-        "valid_ppl": valid, "test_ppl": test, "best_valid_ppl": min((c[2] for c in st["curve"] if c[2] is not None), default=None),
-        "params_total": counts["total"], "params_embedding": counts["embedding"],
-        "params_output": counts["output"], "epochs": st["epoch"], "steps": st["step"], "final_lr": st["lr"],
-        "train_s": train_s, "realloc_s": realloc_s, "eval_s": st["eval_s"],
-        "realloc_ratio": realloc_s / train_s if train_s > 0 else None,
-        "tokens_per_s": st["tokens"] / train_s if train_s > 0 else None,
-        "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device), "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
-        "cpu_peak_rss_mb": meters.cpu_peak_rss_mb(),
-        "world_size": distributed.world_size(), "grad_bytes_per_step": distributed.grad_bytes(model),
-    }, token_lp
+def _resume_point(i: int, state, window, window_tokens: int, model) -> dict:
+    """What a checkpoint inside an epoch adds, so that resuming at batch `i`
+    equals never stopping: the carried state, the loss window, and the loss
+    tables summed so far this epoch (LightRNN in train-table mode)."""
+    return {"pos": i, "state": detach_state(state), "window": window.detach(), "window_tokens": window_tokens,
+            "tables": model.collected_tables()}
