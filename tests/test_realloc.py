@@ -181,3 +181,31 @@ def test_soft_min_row_bounds_are_below_the_exact_minimum(T):
     fine = exact - (lc.min(1)[:, None] + pi.min(1)[None, :]) < 60 * T
     assert fine.mean() > 0.05  # the check below is not vacuous
     assert (exact - lb <= T * np.log(C) + (MATMUL_SLACK + 1e-3) * T + 1e-9 * np.abs(exact))[fine].all()
+
+
+@pytest.mark.parametrize("method", ["exact", "auction", "greedy-cntk"])
+def test_words_without_costs_are_left_out_and_keep_their_cells(method):
+    """Tables from a slice of the stream: most words were never seen, their
+    rows are all zero. The optimum (scipy on the full V x R*C matrix) is
+    unchanged by setting them aside, the bound stays below it and >= 0, and an
+    idle word keeps its previous cell unless a seen word took it."""
+    from scipy.optimize import linear_sum_assignment
+
+    inst = make_instance(600, 25, 25, seed=11)
+    Lr, Lc, prev = inst["loss_row"].copy(), inst["loss_col"].copy(), inst["previous"]
+    idle = np.random.default_rng(0).random(600) < 0.7
+    Lr[idle], Lc[idle] = 0, 0
+    full = (Lr[:, :, None].astype(np.float64) + Lc[:, None, :]).reshape(600, -1)  # [V, R*C]
+    rows, cols = linear_sum_assignment(full)
+    opt = full[rows, cols].sum()
+    res = reallocate(Lr, Lc, method, previous=prev)
+    assert 0 <= res.lower_bound <= opt * (1 + 1e-9) and res.cost >= opt * (1 - 1e-9)
+    if method != "greedy-cntk":
+        assert res.cost <= opt * (1 + 1e-3)
+    cell = res.cell_of_word
+    assert len(np.unique(cell)) == 600
+    taken_by_seen = set(cell[~idle].tolist())
+    free_home = idle & ~np.isin(prev, list(taken_by_seen))
+    assert (cell[free_home] == prev[free_home]).all()
+    nothing = reallocate(np.zeros_like(Lr), np.zeros_like(Lc), method, previous=prev)
+    assert nothing.cost == nothing.lower_bound == 0 and nothing.moved == 0

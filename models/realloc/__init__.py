@@ -72,20 +72,32 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     if previous is not None:
         prev = np.asarray(previous.cpu() if hasattr(previous, "cpu") else previous, dtype=np.int64)
         check_table(prev, R * C)
+    # Words with no cost anywhere (unseen by the pass that made the tables, e.g.
+    # most of BillionW's words in a slice) are indifferent to their cell, like
+    # the table's empty cells: the solver sees only the others, and every bound
+    # of that smaller problem bounds this one (the idle words add 0 anywhere).
+    busy = np.flatnonzero(Lr.any(1) | Lc.any(1))
     if method == "auto":
-        method = "exact" if V <= AUTO_EXACT_MAX_V else "auction"
-    sep, seconds_bound, trace = None, 0.0, None
-    if method == "exact":
-        cell = exact.solve(Lr, Lc)
-        lb = table_cost(Lr, Lc, cell)  # optimal, so its cost is the bound
-    elif method == "auction":
-        out = scalable.solve(Lr, Lc, prev, target_gap=target_gap, max_seconds=max_seconds)
-        cell, lb, sep, trace = out["cell_of_word"], out["lower_bound"], out["separable_bound"], out["trace"]
+        method = "exact" if len(busy) <= AUTO_EXACT_MAX_V else "auction"
+    sep, seconds_bound, trace, lb = None, 0.0, None, 0.0
+    if len(busy) == 0:
+        cell = prev.copy() if prev is not None else np.arange(V, dtype=np.int64)
     else:
-        cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(Lr, Lc, seed)
-        t_bound = time.perf_counter()
-        lb = greedy.bound(Lr, Lc)
-        seconds_bound = time.perf_counter() - t_bound
+        sub_r, sub_c = (Lr, Lc) if len(busy) == V else (Lr[busy], Lc[busy])
+        sub_prev = prev if prev is None or len(busy) == V else prev[busy]
+        if method == "exact":
+            cell = exact.solve(sub_r, sub_c)
+            lb = table_cost(sub_r, sub_c, cell)  # optimal, so its cost is the bound
+        elif method == "auction":
+            out = scalable.solve(sub_r, sub_c, sub_prev, target_gap=target_gap, max_seconds=max_seconds)
+            cell, lb, sep, trace = out["cell_of_word"], out["lower_bound"], out["separable_bound"], out["trace"]
+        else:
+            cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(sub_r, sub_c, seed)
+            t_bound = time.perf_counter()
+            lb = greedy.bound(sub_r, sub_c)
+            seconds_bound = time.perf_counter() - t_bound
+        if len(busy) < V:
+            cell = _place_idle(cell, busy, V, R * C, prev)
     check_table(cell, R * C)
     cost = table_cost(Lr, Lc, cell)
     prev_cost = None if prev is None else table_cost(Lr, Lc, prev)
@@ -119,6 +131,24 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
         converged=converged,
         fallback=fallback,
     )
+
+
+def _place_idle(cell_busy: np.ndarray, busy: np.ndarray, V: int, cells: int, prev: np.ndarray | None) -> np.ndarray:
+    """The full table [V] from the busy words' cells: each idle word keeps its
+    previous cell when no busy word took it (fewer moves), the rest fill the
+    free cells in order."""
+    out = np.empty(V, dtype=np.int64)
+    out[busy] = cell_busy
+    taken = np.zeros(cells, dtype=bool)
+    taken[cell_busy] = True
+    idle = np.setdiff1d(np.arange(V), busy, assume_unique=True)
+    if prev is not None:
+        stay = ~taken[prev[idle]]
+        out[idle[stay]] = prev[idle[stay]]
+        taken[prev[idle[stay]]] = True
+        idle = idle[~stay]
+    out[idle] = np.flatnonzero(~taken)[: len(idle)]
+    return out
 
 
 __all__ = ["METHODS", "ReallocResult", "reallocate", "table_cost"]
