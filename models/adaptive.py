@@ -47,9 +47,13 @@ class AdaptiveLM(LanguageModel):
         return h.reshape(-1, h.shape[-1]), state  # [T*B, h]
 
     def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        nll, state = self.token_nll(x, y, state)
+        return nll.sum(), state
+
+    def token_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self._hidden(x, state)
         # .output: log-probability of each target, [T*B]; .loss is its mean.
-        return -self.out(h, y.reshape(-1)).output.sum(), state
+        return -self.out(h, y.reshape(-1)).output.view(y.shape), state
 
     def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self._hidden(x, state)

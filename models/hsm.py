@@ -70,6 +70,12 @@ class HSMLM(LanguageModel):
         return self.body(self.embed(x), state)  # [T, B, h]
 
     def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        nll, state = self.token_nll(x, y, state)
+        return nll.sum(), state
+
+    def token_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        """[T, B] NLL of each target: its class, then its slot within the class."""
+        shape = y.shape
         h, state = self._hidden(x, state)
         h, y = h.reshape(-1, h.shape[-1]), y.reshape(-1)             # [N, h], [N]
         cls = self.word_class[y]                                      # [N]
@@ -80,7 +86,7 @@ class HSMLM(LanguageModel):
         logits = torch.bmm(w, h.unsqueeze(2)).squeeze(2) + self.word_bias.index_select(0, cls)
         logits = logits.masked_fill(self.class_words[cls] < 0, float("-inf"))  # [N, S]
         word_lp = F.log_softmax(logits, dim=-1).gather(1, self.word_slot[y][:, None])  # [N, 1]
-        return -(class_lp + word_lp).sum(), state
+        return -(class_lp + word_lp).view(shape), state
 
     def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self._hidden(x, state)

@@ -150,9 +150,19 @@ class LightRNN(LanguageModel):
             loss_row, loss_col, nll, n = self._tables
             nll = nll + add_scores(self, loss_row, loss_col, row_lp.detach(), col_lp.detach(), y).double()  # no sync
             self._tables = (loss_row, loss_col, nll, n + y.numel())
+        return self._target_nll(row_lp, col_lp, y).sum(), state
+
+    def token_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
+        """[T, B] NLL of each target from its two factors: O(R + C) a token, as
+        in training (log_prob's full [T, B, V] is for small V only)."""
+        row_lp, col_lp, state = self.row_col_logprobs(x, y, state)
+        return self._target_nll(row_lp, col_lp, y), state
+
+    def _target_nll(self, row_lp: Tensor, col_lp: Tensor, y: Tensor) -> Tensor:
+        """-log P_row(r(y)) - log P_col(c(y) | r(y)), [T, B]."""
         lp = (row_lp.gather(2, self.word_row[y].unsqueeze(2))
               + col_lp.gather(2, self.word_col[y].unsqueeze(2)))
-        return -lp.sum(), state
+        return -lp.squeeze(2)
 
     def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """[T, B, V]: every row, then every column given each row. Runs one

@@ -52,6 +52,8 @@ def test_exact_normalisation_and_forward_matches_log_prob(name, V):
     gathered = -lp.gather(2, y.unsqueeze(2)).sum()
     assert torch.allclose(nll, gathered, rtol=1e-5)
     assert torch.allclose(tok.sum(), nll, rtol=1e-5)  # the per-token file's terms
+    # each term is the exact distribution's, though no model's token_nll builds [T, B, V]
+    assert torch.allclose(tok, -lp.gather(2, y.unsqueeze(2)).squeeze(2), atol=1e-5)
     assert lp.exp().std() > 1e-3  # not trivially uniform
 
 
