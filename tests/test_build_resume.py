@@ -162,3 +162,21 @@ def test_sweep_removes_only_dead_builders_of_this_key_on_this_host(tmp_path):
     build.sweep_dead_builds(tmp_path, key)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for k, n in names.items() if k != "dead")
     build.sweep_dead_builds(tmp_path / "missing", key)  # no folder yet: nothing to do
+
+
+def test_rehearsal_runs_the_real_command_on_the_generated_archive(data, tmp_path):
+    """scripts/billionw_rehearse.py run: `bench run --dataset billionw` on the
+    synthetic archive (its own checksum trusted), stopped by --max-steps."""
+    from bench.report import records
+
+    spec = importlib.util.spec_from_file_location("billionw_rehearse", REPO / "scripts" / "billionw_rehearse.py")
+    rehearse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rehearse)
+    results = tmp_path / "results"
+    rc = rehearse.main(["run", "--out", str(data), "--", "--models", "lightrnn", "--set", "embedding_dim=8",
+                        "--set", "hidden_dim=8", "--set", "layers=1", "--max-steps", "3", "--bptt", "5",
+                        "--results", str(results), "--no-tables"])
+    (rec,) = records.read(results / "records.jsonl")
+    assert rc == 0 and rec["dataset"] == "billionw" and rec["status"] == "ok"
+    assert rec["stop_reason"] == "max_steps" and rec["metrics"]["steps"] == 3
+    assert rec["vocab_size"] == len(load(data).vocab)
