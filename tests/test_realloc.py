@@ -209,3 +209,18 @@ def test_words_without_costs_are_left_out_and_keep_their_cells(method):
     assert (cell[free_home] == prev[free_home]).all()
     nothing = reallocate(np.zeros_like(Lr), np.zeros_like(Lc), method, previous=prev)
     assert nothing.cost == nothing.lower_bound == 0 and nothing.moved == 0
+
+
+def test_auto_counts_the_seen_words_times_the_cells():
+    """auto's exact solver is for small dense costs: few seen words in a big
+    table still make a V x R*C problem, so it is the seen words times the cells."""
+    from models.lightrnn import table_shape
+
+    V = 8000
+    R, C = table_shape(V)
+    inst = make_instance(V, R, C, seed=5)
+    for seen, method in ((100, "exact"), (3300, "auction")):
+        Lr, Lc = inst["loss_row"].copy(), inst["loss_col"].copy()
+        Lr[seen:], Lc[seen:] = 0, 0
+        res = reallocate(Lr, Lc, "auto", previous=inst["previous"])
+        assert res.method == method and res.gap <= 1e-3

@@ -19,7 +19,10 @@ from . import exact, greedy, scalable
 from .bounds import as_f32, check_table, table_cost
 
 METHODS = ("auto", "exact", "auction", "greedy-paper", "greedy-cntk")
-AUTO_EXACT_MAX_V = 5000  # above this, exact LSA is minutes and GBs
+# auto's exact LSA: up to the dense cost of V = 5000 words in their 71 x 71 table
+# (seconds); beyond, minutes and GBs. Counted on the words the solver sees, times
+# the cells: 500 seen words of BillionW's 793K-cell table are far past it.
+AUTO_EXACT_ENTRIES = 5000 * 71 * 71
 
 
 @dataclass
@@ -78,7 +81,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     # of that smaller problem bounds this one (the idle words add 0 anywhere).
     busy = np.flatnonzero(Lr.any(1) | Lc.any(1))
     if method == "auto":
-        method = "exact" if len(busy) <= AUTO_EXACT_MAX_V else "auction"
+        method = "exact" if len(busy) * R * C <= AUTO_EXACT_ENTRIES else "auction"
     sep, seconds_bound, trace, lb = None, 0.0, None, 0.0
     if len(busy) == 0:
         cell = prev.copy() if prev is not None else np.arange(V, dtype=np.int64)
