@@ -63,6 +63,10 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
     capsys.readouterr()
     assert main(["suite", "smoke", "--results", str(out), "--dry-run"]) == 0
     assert "3 done, 1 to go" in capsys.readouterr().out
+    assert main(["suite", "smoke", "--results", str(out), "--models", "lightrnn", "--dry-run"]) == 0
+    assert "2 runs, 2 done, 0 to go" in capsys.readouterr().out
+    assert main(["suite", "smoke", "--results", str(out), "--models", "hsm"]) == 2
+    assert "not in suite smoke" in capsys.readouterr().err
     assert main(["suite", "smoke", "--results", str(out)]) == 0
     again = records.read(out / "records.jsonl")
     assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1, "preset": "cpu"})

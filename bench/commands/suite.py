@@ -62,6 +62,7 @@ def register(sub) -> None:
     p.add_argument("--data-dir", help="where datasets live ($LIGHTRNN_DATA_DIR by default)")
     p.add_argument("--results", help="results folder (default results/suite-NAME)")
     p.add_argument("--budget-s", type=float, help="wall-clock seconds per run (default: the suite's)")
+    p.add_argument("--models", help="comma-separated: only these of the suite's models (e.g. lightrnn,hsm first)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
     p.set_defaults(handler=handle)
 
@@ -96,6 +97,12 @@ def handle(args) -> int:
         raise ValueError(f"--budget-s must be > 0, got {budget}")
     results = Path(args.results or f"results/suite-{args.name}")
     runs = plan(args.name)
+    if args.models:
+        only = args.models.split(",")
+        unknown = sorted(set(only) - {r["model"] for r in runs})
+        if unknown:
+            raise ValueError(f"--models: {unknown} not in suite {args.name}; its models: {sorted({r['model'] for r in runs})}")
+        runs = [r for r in runs if r["model"] in only]
     log = results / "records.jsonl"
     todo = [r for r in runs if not done(records.read(log) if log.exists() else [], r)]
     print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
