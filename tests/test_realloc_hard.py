@@ -25,6 +25,26 @@ def test_auction_certified_on_contended_tables(family, V, R, C):
     assert 0 <= res.separable_bound <= res.lower_bound <= opt * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("V", [8000, 20000])
+def test_few_seen_words_in_a_big_table(V):
+    """An untrained model's tables over a short slice: a few hundred seen
+    words, near-uniform costs, thousands of empty cells (dummies) to price.
+    Certified against scipy on the seen words x every cell; the dummies'
+    bidding must not grow with their square (it took hours at BillionW's size)."""
+    from scipy.optimize import linear_sum_assignment
+
+    inst = make_instance(V, seed=3, family="slice")
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    seen = np.flatnonzero(Lr.any(1))
+    full = (Lr[seen, :, None].astype(np.float64) + Lc[seen, None, :]).reshape(len(seen), -1)  # [n, R*C]
+    rows, cols = linear_sum_assignment(full)
+    opt = full[rows, cols].sum()
+    res = reallocate(Lr, Lc, "auction", previous=inst["previous"])
+    assert res.method == "auction" and 100 < len(seen) < V / 10
+    assert 0 <= res.lower_bound <= opt * (1 + 1e-9) <= res.cost * (1 + 2e-9)
+    assert res.gap <= 1e-3 and res.cost <= opt * (1 + 1e-3)
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_separable_bound_from_converged_transports(family):
     """The row-only + column-only bound is non-negative and below the optimum

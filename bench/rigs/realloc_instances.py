@@ -21,6 +21,11 @@ Families (`FAMILIES`):
 - "giant": 3 groups holding 60%, 25% and 10% of the words (plus 5 small
   ones), sharper profiles and a strong bonus for the current cell: a few
   huge groups fight over the same cells while each word is pulled home.
+- "slice": an untrained LightRNN's tables over a short slice of the stream
+  (vocab / 16 tokens drawn from the Zipfian counts, ~50K at BillionW's V):
+  most words unseen (all-zero losses), the seen ones near-uniform over rows
+  and columns, no pull home. Nearly every cell is empty of competition, and
+  every cell is a near-tie: the rehearsal's case (results/billionw-rehearsal).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ FAMILIES = {
     "mild": dict(groups=None, spread=2.0, noise=0.7, bonus=1.5),
     "grouped": dict(groups="dirichlet8", spread=2.0, noise=0.3, bonus=1.5),
     "giant": dict(groups=(0.6, 0.25, 0.1, 0.01, 0.01, 0.01, 0.01, 0.01), spread=3.0, noise=0.3, bonus=4.0),
+    "slice": dict(groups=None, spread=0.0, noise=0.05, bonus=0.0, slice_of=16),
 }
 
 
@@ -79,6 +85,8 @@ def make_instance(
     gen = torch.Generator().manual_seed(seed)
     ranks = np.arange(1, vocab + 1, dtype=np.float64)
     counts = np.maximum(1.0, np.round(tokens_per_word * vocab * (1 / ranks) / (1 / ranks).sum()))
+    if fam.get("slice_of"):  # the slice's counts: zero for the unseen words, whose losses are then 0
+        counts = rng.multinomial(max(1, vocab // fam["slice_of"]), (1 / ranks) / (1 / ranks).sum()).astype(np.float64)
     previous = rng.permutation(R * C)[:vocab].astype(np.int64)
     row_class, col_class, n_cls = _classes(family, vocab, R, C, rng)
     out = {}

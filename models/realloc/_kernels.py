@@ -34,11 +34,24 @@ def _best_two(cand, cost, price, w):
 
 
 @njit(cache=True, nogil=True)
-def _cheapest(price, L):
-    """The L cheapest cells (any holder) and the price of the next: every
-    other cell costs at least that, and prices only rise within a phase."""
-    order = np.argsort(price)
-    return order[:L].copy(), (price[order[L]] if L < len(price) else INF)
+def _open_cells(price, owner):
+    """Min-heap (keys hb, cells hw) of the cells no dummy holds, room for
+    all. A sorted array is a valid heap."""
+    cells = np.flatnonzero(owner != DUMMY)
+    order = cells[np.argsort(price[cells])]
+    hb, hw = np.empty(len(price)), np.empty(len(price), dtype=np.int64)
+    hb[: len(order)], hw[: len(order)] = price[order], order
+    return hb, hw, len(order)
+
+
+@njit(cache=True, nogil=True)
+def _fix_top(hb, hw, m, price):
+    """Bring the heap's top up to date: prices only rise, so a key is at most
+    its cell's price; raise a stale top key and sift it down until the top's
+    key is its price, i.e. the top is the cheapest cell in the heap."""
+    while m > 0 and hb[0] != price[hw[0]]:
+        hb[0] = price[hw[0]]
+        _sift_down(hb, hw, 0, m, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -46,33 +59,29 @@ def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, e
     """Bid until every word and every dummy holds a cell (unit capacity).
     owner [O]: holder of each cell (-1 none, DUMMY). The D = O - V spare cells
     go to dummies of zero cost everywhere: a free dummy takes the cheapest
-    cell not held by a dummy at the second-cheapest price + eps. Those two
-    are found among the L cheapest cells at the last refresh, exact while
-    both cost at most what every other cell did then (a full scan per dummy
-    bid was most of a phase at V = 200K). Returns the bids, or -1 past max_bids."""
+    cell not held by a dummy at the second-cheapest price + eps. Those come
+    from a heap of the cells no dummy holds, one entry each, keyed lazily
+    (a word's bid leaves its cell's key low; `_fix_top` raises keys only at
+    the top), so a dummy bid costs O(log O) however many dummies there are:
+    a scan over the cheapest D cells made a phase O(D^2), hours for 5K words
+    in BillionW's 793K cells. Returns the bids, or -1 past max_bids."""
     stack = np.empty(len(slot) + 1, dtype=np.int64)  # free words; outbid ones are pushed back
     n = len(free_words)
     stack[:n] = free_words
-    L = min(len(price), len(price) - len(slot) + 2048)
-    cheap, floor = _cheapest(price, L) if len(price) > len(slot) else (np.empty(0, np.int64), INF)
+    hb, hw, m = _open_cells(price, owner)
     bids = 0
     while n > 0 or dummies_free > 0:
         bids += 1
         if bids > max_bids:
             return -1
         if dummies_free > 0:
-            for _ in range(2):  # the second pass, after a refresh, is exact
-                b1, b2, o = INF, INF, -1
-                for c in cheap:
-                    if owner[c] != DUMMY:
-                        if price[c] < b1:
-                            b2, b1, o = b1, price[c], c
-                        elif price[c] < b2:
-                            b2 = price[c]
-                if b2 <= floor:
-                    break
-                cheap, floor = _cheapest(price, L)
-            bid = (b2 if b2 < INF else b1) + eps
+            _fix_top(hb, hw, m, price)
+            o, b1 = hw[0], hb[0]
+            m -= 1  # o leaves the heap: a dummy will hold it
+            hb[0], hw[0] = hb[m], hw[m]
+            _sift_down(hb, hw, 0, m, 0)
+            _fix_top(hb, hw, m, price)
+            bid = (hb[0] if m > 0 else b1) + eps
             who, k = DUMMY, -1
             dummies_free -= 1
         else:
@@ -86,8 +95,10 @@ def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, e
             slot[prev] = -1
             stack[n] = prev
             n += 1
-        elif prev == DUMMY:
+        elif prev == DUMMY:  # o comes back into the heap
             dummies_free += 1
+            _push(hb, hw, 0, m, bid, o)
+            m += 1
         owner[o], price[o] = who, bid
         if who >= 0:
             slot[who], paid[who] = k, bid
