@@ -8,6 +8,7 @@ cannot be read on this machine is `None` ("not available"), never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import torch
@@ -126,3 +127,32 @@ def available_bytes() -> int:
     import psutil
 
     return psutil.virtual_memory().available
+
+
+@contextlib.contextmanager
+def memory_ceiling():
+    """Within: this process's data segment (heap and private mappings,
+    RLIMIT_DATA) may grow by at most the memory available now, so an
+    allocation past it fails in the allocator (torch: "can't allocate
+    memory", numpy: MemoryError), which the trainer records as oom, instead
+    of the kernel's OOM killer ending the process with no record (the 1.6G
+    HSM's first BillionW evaluation). Linux only; a no-op elsewhere or when
+    the limit is already lower. Restored on exit."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as f:
+            vm_data = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+    except (ImportError, OSError, StopIteration):
+        yield None
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = vm_data + available_bytes()
+    lowered = soft == resource.RLIM_INFINITY or limit < soft
+    if lowered:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    try:
+        yield limit if lowered else None
+    finally:
+        if lowered:
+            resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))

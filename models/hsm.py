@@ -16,10 +16,15 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .base import LanguageModel, LSTMBody, State
 
 CLASS_MODES = ("random", "frequency")
+# Most bytes of gathered output vectors [n, S, h] at once: BillionW's S = 891,
+# h = 1024 take 3.6 MB a token, 8.2 GB for an eval batch of 64 x 35 tokens
+# (the kernel's OOM killer ended the 1.6G HSM's first evaluation there).
+GATHER_BYTES = 256 * 2**20
 
 
 class HSMLM(LanguageModel):
@@ -74,10 +79,23 @@ class HSMLM(LanguageModel):
         return nll.sum(), state
 
     def token_nll(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
-        """[T, B] NLL of each target: its class, then its slot within the class."""
+        """[T, B] NLL of each target: its class, then its slot within the class.
+        Past GATHER_BYTES of gathered output vectors the tokens go in chunks,
+        each recomputed in the backward pass (checkpoint), so neither pass
+        holds more than one chunk's [n, S, h]."""
         shape = y.shape
         h, state = self._hidden(x, state)
         h, y = h.reshape(-1, h.shape[-1]), y.reshape(-1)             # [N, h], [N]
+        n = max(1, GATHER_BYTES // (self.class_size * h.shape[-1] * h.element_size()))
+        if len(y) <= n:
+            return self._output_nll(h, y).view(shape), state
+        grad = torch.is_grad_enabled()
+        parts = [checkpoint(self._output_nll, h[s : s + n], y[s : s + n], use_reentrant=False) if grad
+                 else self._output_nll(h[s : s + n], y[s : s + n]) for s in range(0, len(y), n)]
+        return torch.cat(parts).view(shape), state
+
+    def _output_nll(self, h: Tensor, y: Tensor) -> Tensor:
+        """[N] NLL of targets y [N] from hidden states h [N, h]."""
         cls = self.word_class[y]                                      # [N]
         class_lp = F.log_softmax(self.out_class(h), dim=-1).gather(1, cls[:, None])  # [N, 1]
         # Only the target class's S output vectors: [N, S, h], never [N, V]. On CPU this
@@ -86,7 +104,7 @@ class HSMLM(LanguageModel):
         logits = torch.bmm(w, h.unsqueeze(2)).squeeze(2) + self.word_bias.index_select(0, cls)
         logits = logits.masked_fill(self.class_words[cls] < 0, float("-inf"))  # [N, S]
         word_lp = F.log_softmax(logits, dim=-1).gather(1, self.word_slot[y][:, None])  # [N, 1]
-        return -(class_lp + word_lp).view(shape), state
+        return -(class_lp + word_lp).squeeze(1)
 
     def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self._hidden(x, state)

@@ -152,6 +152,29 @@ def test_a_model_too_big_for_memory_is_refused_as_oom_before_it_is_built(tmp_pat
     assert "| oom |" in (tmp_path / "tables.md").read_text()
 
 
+def test_activations_past_free_memory_are_oom_not_the_oom_killer(tmp_path, monkeypatch):
+    """The weights fit (the preflight passes) but a step then asks for more
+    than was free: under the run's memory ceiling the allocation itself fails,
+    and the run ends in an oom record; the limit is lifted afterwards."""
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    monkeypatch.setattr("bench.meters.available_bytes", lambda: 256 * 2**20)
+    cls = models.REGISTRY["lstm"]
+    forward = cls.forward
+
+    def greedy(self, x, y, state):
+        torch.ones(2**30 // 4)  # 1 GiB of activations, touched
+        return forward(self, x, y, state)
+
+    monkeypatch.setattr(cls, "forward", greedy)
+    rc = main(["run", *TINY, "--models", "lstm", "--epochs", "1", "--results", str(tmp_path), "--no-tables"])
+    (rec,) = records.read(tmp_path / "records.jsonl")
+    assert rc == 1 and rec["status"] == "oom" and "can't allocate memory" in rec["error"]
+    assert resource.getrlimit(resource.RLIMIT_DATA) == before
+    torch.ones(2**30 // 4)  # and the process may allocate again
+
+
 @pytest.mark.parametrize("message, status", [
     ("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate "
      "4000000000 bytes. Error code 12 (Cannot allocate memory)", "oom"),

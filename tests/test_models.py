@@ -134,3 +134,28 @@ def test_hsm_classes_equal_sized_and_frequency_bins():
     assert torch.all(freq[1:] >= freq[:-1])  # consecutive id blocks
     with pytest.raises(ValueError, match="random"):
         small("hsm", 50, class_mode="alphabetical")
+
+
+@pytest.mark.parametrize("name", ["hsm", "chsm"])
+def test_hsm_in_chunks_equals_one_gather(name, monkeypatch):
+    """Past GATHER_BYTES the output goes in chunks, recomputed in backward:
+    the same NLL and the same gradients as one [N, S, h] gather."""
+    from models import hsm
+
+    x, y = stream(50, 6, 4)
+
+    def nll_and_grads():
+        m = small(name, 50).train()
+        nll, _ = m.token_nll(x, y, m.init_state(4))
+        nll.sum().backward()
+        with torch.no_grad():
+            ev = m.eval().token_nll(x, y, m.init_state(4))[0]
+        return nll.detach(), ev, {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}
+
+    whole = nll_and_grads()
+    per_token = small(name, 50).class_size * 16 * 4  # S * h * fp32
+    monkeypatch.setattr(hsm, "GATHER_BYTES", 5 * per_token)  # 24 tokens -> chunks of 5
+    chunked = nll_and_grads()
+    assert torch.allclose(whole[0], chunked[0], atol=1e-6) and torch.allclose(whole[1], chunked[1], atol=1e-6)
+    assert whole[2].keys() == chunked[2].keys()
+    assert all(torch.allclose(whole[2][k], chunked[2][k], atol=1e-6) for k in whole[2])

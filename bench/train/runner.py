@@ -4,6 +4,7 @@ checkpoint, and write the record that every table and plot is made from."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -65,9 +66,13 @@ def execute(spec: RunSpec, corpus, sha: str | None, should_stop: Callable[[], bo
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     resumed = spec.resume and ckpt.exists()
     word_class = corpus.word_class
-    res = train(model, corpus, spec.train, spec.device, checkpoint=ckpt, resume=spec.resume, meta=spec.meta,
-                should_stop=should_stop, desc=spec.model,
-                on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
+    # On CPU the preflight counts only weights and gradients: activations past
+    # the memory left must fail as an allocation (an oom record), not wake the
+    # kernel's OOM killer. (CUDA raises its own OutOfMemoryError.)
+    with meters.memory_ceiling() if spec.device.type == "cpu" else contextlib.nullcontext():
+        res = train(model, corpus, spec.train, spec.device, checkpoint=ckpt, resume=spec.resume, meta=spec.meta,
+                    should_stop=should_stop, desc=spec.model,
+                    on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
     if res.status != "interrupted" and distributed.is_main():
         ckpt.unlink(missing_ok=True)  # only an interrupted run is resumed
     return _record(spec, corpus, sha, res, model, resumed)
