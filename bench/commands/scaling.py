@@ -28,6 +28,7 @@ import models
 from bench import meters
 from bench.report import records, scaling_report
 from bench.rigs.microbench import Rig
+from models.flops import forward_macs_per_token, gemm_flops, limit_tokens_per_s
 from models.params import count_on_meta
 
 MEASURE_GRID = [1_000, 3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 1_000_000]
@@ -85,21 +86,31 @@ def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
     else:
         peak_mb, kind = meters.cpu_peak_rss_mb() - rss0, "cpu_peak_rss_delta"
     return {"tokens_per_s": rig.tokens / per_step, "s_per_step": per_step, "steps": steps,
-            "peak_mb": peak_mb, "memory": kind, "params_real": rig.model.param_counts()["total"]}
+            "peak_mb": peak_mb, "memory": kind, "params_real": rig.model.param_counts()["total"],
+            "macs_per_token": forward_macs_per_token(rig.model, rig.y, rig.x)["total"]}
 
 
-def _child(conn, *args) -> None:
+def gemm_rate(device: str, threads: int) -> dict:
+    """The sgemm FLOP/s the compute limits are stated at (CPU: a 2048 x 2048
+    product on `threads` threads; on CUDA no limit is stated)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return {"gemm_flops": gemm_flops() if device == "cpu" else None}
+
+
+def _child(conn, fn, *args) -> None:
     try:
-        conn.send(measure(*args))
+        conn.send(fn(*args))
     except MemoryError as e:  # torch.OutOfMemoryError is a RuntimeError subclass too
         conn.send({"error": f"out of memory: {e}"})
     except RuntimeError as e:
         conn.send({"error": str(e).splitlines()[0] if str(e) else type(e).__name__})
 
 
-def measure_in_child(ctx, *args) -> dict:
+def measure_in_child(ctx, *args, fn=measure) -> dict:
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, *args))
+    proc = ctx.Process(target=_child, args=(child, fn, *args))
     proc.start()
     child.close()
     try:
@@ -112,14 +123,20 @@ def measure_in_child(ctx, *args) -> dict:
     return out
 
 
-def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> list[dict]:
-    """One row per (model, V) of COUNT_GRID; measured where budgets allow."""
-    # forkserver: children fork from a clean server that imported torch once
-    # (cheap, and no fork of a process whose thread pools have run).
+def context():
+    """forkserver: children fork from a clean server that imported torch once
+    (cheap, and no fork of a process whose thread pools have run)."""
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["torch", "models", "bench.commands.scaling"])
+    return ctx
+
+
+def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print, gemm: float | None = None) -> list[dict]:
+    """One row per (model, V) of COUNT_GRID; measured where budgets allow;
+    with `gemm` (FLOP/s), each measured point's share of its compute limit."""
+    ctx = context()
     rows, used = [], 0.0
     for i, name in enumerate(names):
         # An equal share of what is left: time a cheap model did not use goes to the later ones.
@@ -147,6 +164,9 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print) -> lis
                 else:
                     assert point.pop("params_real") == counts["total"], "meta count != real model"
                     row.update(point, s_per_token=1 / point["tokens_per_s"])
+                    if gemm:
+                        row["limit_tokens_per_s"] = limit_tokens_per_s(point["macs_per_token"], gemm)
+                        row["of_limit"] = point["tokens_per_s"] / row["limit_tokens_per_s"]
                     last = row
                     log(f"{name:>9} V={V:>9,}: {point['tokens_per_s']:>9,.0f} tok/s, "
                         f"peak {point['peak_mb']:>7,.0f} MB, {counts['total']:>13,} params")
@@ -177,10 +197,13 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    rows = sweep(names, args.max_vocab, args.time_budget, args.mem_budget_mb, args.device, args.threads)
+    gemm = measure_in_child(context(), args.device, args.threads, fn=gemm_rate).get("gemm_flops")
+    if gemm:
+        print(f"sgemm 2048 x 2048: {gemm / 1e9:.1f} GFLOP/s on {args.threads} thread(s): the compute limits' rate")
+    rows = sweep(names, args.max_vocab, args.time_budget, args.mem_budget_mb, args.device, args.threads, gemm=gemm)
     slopes = {m: {k: slope(rows, m, k) for k in ("params_total", "params_vocab", "s_per_token", "peak_mb")}
               for m in names}
-    meta = {"device": args.device, "threads": args.threads, "seconds": round(time.perf_counter() - t0, 1),
+    meta = {"device": args.device, "threads": args.threads, "gemm_flops": gemm, "seconds": round(time.perf_counter() - t0, 1),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpus": os.cpu_count(),
             "time_budget_s": args.time_budget, "mem_budget_mb": args.mem_budget_mb}
     records.write_text_atomic(out / "scaling.json", json.dumps({"meta": meta, "slopes": slopes, "rows": rows}, indent=1))

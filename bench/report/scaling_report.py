@@ -41,6 +41,17 @@ def ratios(rows: list[dict], v: int = RATIO_V) -> dict[str, float]:
     return {m: tps["lightrnn"] / t for m, t in tps.items() if m != "lightrnn"}
 
 
+def _limit_note(meta: dict) -> str:
+    gemm = meta.get("gemm_flops")
+    if not gemm:
+        return "No GEMM rate was measured on this device, so no limit is stated."
+    return (f"The limit: the model's forward multiply-adds per token (models/flops.py: LSTM gates, "
+            f"output logits, character CNN) x 3 (forward + backward) x 2 FLOPs, at the {gemm / 1e9:.1f} "
+            f"GFLOP/s this machine's sgemm did (2048 x 2048, {meta['threads']} thread(s)). 100 = every "
+            "multiply-add at GEMM speed; far below it, work the count leaves out (the O(parameters) "
+            "passes of every step, gathers, exponentials) is the bottleneck.")
+
+
 def markdown(rows: list[dict], slopes: dict, meta: dict) -> str:
     kind = next((r["memory"] for r in rows if "memory" in r), "n/a")
     measured = [r for r in rows if "tokens_per_s" in r]
@@ -59,6 +70,12 @@ def markdown(rows: list[dict], slopes: dict, meta: dict) -> str:
         "## Training tokens/s",
         "",
         _pivot(measured, "tokens_per_s", ",.0f"),
+        "",
+        "## Training tokens/s as a share of the compute limit (%)",
+        "",
+        _limit_note(meta),
+        "",
+        _pivot([{**r, "pct": 100 * r["of_limit"]} for r in measured if "of_limit" in r], "pct", ".0f"),
         "",
         f"## Peak memory of training, MB ({kind})",
         "",
