@@ -71,6 +71,23 @@ def _topk_smallest(loss, shift, k):
     return out
 
 
+@njit(cache=True, nogil=True)
+def fill_columns(loss_col, rows, order, C):
+    """Each word in `order` takes the cheapest column still free in its row
+    (rows [V] hold <= C words each, so one always is). loss_col [V, C]
+    float32 -> cells [V] int64, row * C + column."""
+    taken = np.zeros((rows.max() + 1, C), dtype=np.bool_)
+    cell = np.empty(len(rows), dtype=np.int64)
+    for w in order:
+        r, best, j = rows[w], np.inf, -1
+        for c in range(C):
+            if not taken[r, c] and loss_col[w, c] < best:
+                best, j = loss_col[w, c], c
+        taken[r, j] = True
+        cell[w] = r * C + j
+    return cell
+
+
 def scan_rows(lc, pi, words, rows):
     """_scan_rows over the pairs, split among threads."""
     parts = in_parallel(lambda lo, hi: _scan_rows(lc, pi, words[lo:hi], rows[lo:hi]), len(words))
