@@ -82,6 +82,9 @@ PRESETS: dict[str, Preset] = {
          **dict.fromkeys(("chsm", "charcnn"), _m(
              "Kim et al.'s Small character CNN, the CPU preset's 200 x 2 LSTM and light dropout",
              hidden_dim=200, layers=2, dropout=0.1))}),
+    "cpu-bootstrap": Preset("the cpu preset's training (lr 1 for 7 epochs, then halved each epoch) with the paper's "
+                            "rounds: a round ends at a validation stall, up to 3 moves while a round beats the last",
+                            dict(_CPU_TRAIN, rounds=4, round_schedule="plateau"), _light("the cpu preset's LightRNN")),
     "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
                         dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),
     "cpu-paper": Preset("the paper's bootstrap: a round ends at a validation stall, up to 3 moves while a round "

@@ -72,6 +72,23 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
     assert len(again) == 4 and suite.done(again, {"dataset": "synthetic", "model": "lstm", "seed": 1, "preset": "cpu"})
 
 
+def test_real_cpu_suite_trains_lightrnn_with_its_bootstrap():
+    """LightRNN runs under the paper's plateau rounds with the cpu preset's lr
+    schedule (cpu-bootstrap), every other model under cpu: under cpu's even
+    rounds the suite's 100 epochs put the only move at epoch 50."""
+    from bench.commands import suite
+    from bench.presets import PRESETS
+
+    runs = suite.plan("real-cpu")
+    assert {r["preset"] for r in runs if r["model"] == "lightrnn"} == {"cpu-bootstrap"}
+    assert {r["preset"] for r in runs if r["model"] != "lightrnn"} == {"cpu"}
+    boot, cpu = PRESETS["cpu-bootstrap"].train, PRESETS["cpu"].train
+    assert boot["round_schedule"] == "plateau" and boot["rounds"] >= 4
+    assert {k: v for k, v in boot.items() if k not in ("rounds", "round_schedule")} == \
+        {k: v for k, v in cpu.items() if k != "rounds"}  # the same lr schedule as the baselines
+    assert len(runs) == 2 * 2 * 7  # corpora x seeds x (KN + 6 neural models)
+
+
 def test_suite_tables_average_over_seeds():
     from bench.report import suite_tables
 
