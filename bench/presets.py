@@ -85,6 +85,14 @@ PRESETS: dict[str, Preset] = {
     "cpu-bootstrap": Preset("the cpu preset's training (lr 1 for 7 epochs, then halved each epoch) with the paper's "
                             "rounds: a round ends at a validation stall, up to 3 moves while a round beats the last",
                             dict(_CPU_TRAIN, rounds=4, round_schedule="plateau"), _light("the cpu preset's LightRNN")),
+    "cpu-no-move": Preset("the suite's control for cpu-bootstrap: the same training, LightRNN's random table held "
+                          "fixed (one round)", dict(_CPU_TRAIN, rounds=1),
+                          _light("the cpu preset's LightRNN, never reallocated")),
+    # Table 2's analog at CPU scale: LightRNN's embedding size (= hidden size) around the cpu 200.
+    **{f"cpu-bootstrap-{d}": Preset(f"cpu-bootstrap with LightRNN at {d}/{d} x 2 (Table 2's embedding-size axis)",
+                                    dict(_CPU_TRAIN, rounds=4, round_schedule="plateau"),
+                                    _light(f"the cpu preset's LightRNN at {d}/{d}", embedding_dim=d, hidden_dim=d))
+       for d in (100, 400)},
     "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
                         dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),
     "cpu-paper": Preset("the paper's bootstrap: a round ends at a validation stall, up to 3 moves while a round "

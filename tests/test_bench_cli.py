@@ -80,28 +80,58 @@ def test_real_cpu_suite_trains_lightrnn_with_its_bootstrap():
     from bench.presets import PRESETS
 
     runs = suite.plan("real-cpu")
-    assert {r["preset"] for r in runs if r["model"] == "lightrnn"} == {"cpu-bootstrap"}
+    assert {r["preset"] for r in runs if r["model"] == "lightrnn"} == \
+        {"cpu-bootstrap", "cpu-no-move", "cpu-bootstrap-100", "cpu-bootstrap-400"}
     assert {r["preset"] for r in runs if r["model"] != "lightrnn"} == {"cpu"}
-    boot, cpu = PRESETS["cpu-bootstrap"].train, PRESETS["cpu"].train
+    boot, cpu, fixed = (PRESETS[p].train for p in ("cpu-bootstrap", "cpu", "cpu-no-move"))
     assert boot["round_schedule"] == "plateau" and boot["rounds"] >= 4
     assert {k: v for k, v in boot.items() if k not in ("rounds", "round_schedule")} == \
         {k: v for k, v in cpu.items() if k != "rounds"}  # the same lr schedule as the baselines
-    assert len(runs) == 2 * 2 * 7  # corpora x seeds x (KN + 6 neural models)
+    assert fixed == dict(cpu, rounds=1)  # the control: the same training, no move
+    for d in (100, 400):  # Table 2's sizes: only the LightRNN's size differs from cpu-bootstrap
+        size = PRESETS[f"cpu-bootstrap-{d}"]
+        assert size.train == boot and size.models["lightrnn"]["config"] == \
+            dict(PRESETS["cpu-bootstrap"].models["lightrnn"]["config"], embedding_dim=d, hidden_dim=d)
+    # corpora x seeds x (KN + 6 neural models), the control on both corpora, two sizes on PTB
+    assert len(runs) == 2 * 2 * 7 + 2 * 2 + 2 * 2
+    assert len({(r["dataset"], r["model"], r["preset"], r["seed"]) for r in runs}) == len(runs)
 
 
 def test_suite_tables_average_over_seeds():
     from bench.report import suite_tables
 
-    def rec(model, seed, ppl, status="ok", t="2026"):
-        return {"dataset": "ptb", "model": model, "seed": seed, "status": status, "time": t, "run_id": f"{model}{seed}",
-                "git_sha": "abc", "env": {"device": "cpu", "device_name": "x"},
-                "metrics": {"test_ppl": ppl, "valid_ppl": ppl + 5, "params_total": 1000, "realloc_ratio": 0.02},
+    def rec(model, seed, ppl, status="ok", t="2026", preset="cpu", dim=200):
+        return {"dataset": "ptb", "model": model, "seed": seed, "status": status, "time": t, "preset": preset,
+                "run_id": f"{model}{seed}{preset}", "git_sha": "abc", "env": {"device": "cpu", "device_name": "x"},
+                "config": {"model": {"embedding_dim": dim}},
+                "metrics": {"test_ppl": ppl, "valid_ppl": ppl + 5, "params_total": 1000 * dim, "realloc_ratio": 0.02},
                 "curve": [[0, 0.0, 900.0], [10, 50.0, ppl + 30], [20, 100.0, ppl + 5]]}
 
     recs = [rec("hsm", 0, 100.0), rec("hsm", 1, 110.0), rec("lightrnn", 0, 120.0), rec("lightrnn", 1, 1e9, "oom"),
-            rec("hsm", 1, 999.0, t="2025")]  # an older record of seed 1: the newest wins
+            rec("hsm", 1, 999.0, t="2025"),  # an older record of seed 1: the newest wins
+            rec("lightrnn", 0, 130.0, preset="no-move"), rec("lightrnn", 1, 140.0, preset="no-move"),
+            rec("lightrnn", 0, 150.0, preset="small", dim=100)]
     text = suite_tables.table5(recs)
-    assert "105.0 ± 7.1 (n=2)" in text and "120.0 (n=1)" in text and "oom" in text
+    assert "| HSM | cpu | 105.0 ± 7.1 (n=2) |" in text and "| LightRNN | cpu | 120.0 (n=1) |" in text
+    assert "| LightRNN | no-move | 135.0 ± 7.1 (n=2) |" in text and "oom" in text  # a preset is a row of its own
     t3 = suite_tables.table3(recs)
     # target: the HSM's mean final valid ppl, (105 + 115) / 2; only its seed 0 gets there (at 100 s)
-    assert "target 110.0" in t3 and "| 100.0 (n=1); 1 of 2 reached |" in t3 and "| -; 0 of 1 reached |" in t3
+    assert "target 110.0" in t3 and "| 100.0 (n=1); 1 of 2 reached |" in t3 and "| cpu | 125.0 (n=1) | -; 0 of 1" in t3
+    t2 = suite_tables.table2(recs, ["small", "cpu", "absent"])
+    assert "| 100 | small | 150.0 (n=1) | 100.0K |" in t2 and "| 200 | cpu | 120.0 (n=1) | 200.0K |" in t2
+    assert "absent" not in t2 and "no-move" not in t2
+
+
+def test_suite_figure_draws_one_band_per_model_and_preset(tmp_path):
+    from bench.report import plots
+
+    def rec(model, seed, preset, scale):
+        return {"dataset": "ptb", "model": model, "seed": seed, "preset": preset, "status": "ok", "time": "2026",
+                "metrics": {"valid_ppl": 100.0}, "rounds": [{"round": 0}, {"seconds": 40.0, "valid_ppl_after": 900.0}],
+                "curve": [[0, 0.0, 1000.0 * scale], [5, 30.0, 300.0 * scale], [9, 60.0 + seed, 200.0 * scale]]}
+
+    recs = [rec("lightrnn", s, p, k) for s in (0, 1) for k, p in ((1, "a"), (2, "b"))] + [rec("kn", 0, "cpu", 1)]
+    (path,) = plots.suite_curves(recs, tmp_path / "a")
+    assert path.name == "suite-ptb.png" and path.stat().st_size > 10_000
+    assert plots.suite_curves(recs, tmp_path / "b")[0].read_bytes() == path.read_bytes()  # same records, same bytes
+    assert plots.suite_curves(recs[:1], tmp_path / "c")[0].read_bytes() != path.read_bytes()

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.presets import KN, ORDER, PRESETS
-from bench.report import records, suite_tables
+from bench.report import plots, records, suite_tables
 
 # A run ends "for good" with these statuses; any other (interrupted, or no
 # record at all) is run again, resuming from its checkpoint.
@@ -34,8 +34,14 @@ SUITES = {
     # (results/bootstrap-real), on the same lr schedule as every other model
     # (cpu-bootstrap). Under "cpu" its rounds split the suite's 100 epochs
     # evenly: the only move would come at epoch 50, past any 30-minute budget.
+    # Beside it, the control (the same training, the random table never moved) and, on
+    # PTB, two more embedding sizes (Table 2's axis; 400 is ~4x the LSTM work of 200).
     "real-cpu": dict(datasets=["ptb", "brown"], models=ORDER, seeds=[0, 1], budget_s=1800.0, presets=["cpu"],
-                     model_presets={"lightrnn": "cpu-bootstrap"}, epochs=100),
+                     model_presets={"lightrnn": "cpu-bootstrap"}, epochs=100,
+                     extra=[dict(model="lightrnn", preset="cpu-no-move"),
+                            dict(model="lightrnn", preset="cpu-bootstrap-100", datasets=["ptb"]),
+                            dict(model="lightrnn", preset="cpu-bootstrap-400", datasets=["ptb"])],
+                     sizes=["cpu-bootstrap-100", "cpu-bootstrap", "cpu-bootstrap-400"]),
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
     # 20 minutes a run: ~8 PTB epochs of LightRNN, room for 2-3 plateau rounds.
@@ -68,15 +74,31 @@ def register(sub) -> None:
     p.add_argument("--budget-s", type=float, help="wall-clock seconds per run (default: the suite's)")
     p.add_argument("--models", help="comma-separated: only these of the suite's models (e.g. lightrnn,hsm first)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
+    p.add_argument("--report", action="store_true", help="regenerate suite.md and its plots from the records, run nothing")
     p.set_defaults(handler=handle)
 
 
 def plan(name: str) -> list[dict]:
-    """Every run: corpus x seed x preset x model (the models each preset configures)."""
+    """Every run: corpus x seed x preset x model (the models each preset configures),
+    then the suite's extra (model, preset) pairs over their corpora and the seeds."""
     s = SUITES[name]
     own = s.get("model_presets", {})  # a model's own preset in place of the suite's
-    return [dict(dataset=d, model=m, seed=seed, preset=own.get(m, p)) for d in s["datasets"] for seed in s["seeds"]
+    grid = [dict(dataset=d, model=m, seed=seed, preset=own.get(m, p)) for d in s["datasets"] for seed in s["seeds"]
             for p in s["presets"] for m in s["models"] if m == KN or m in PRESETS[own.get(m, p)].models]
+    return grid + [dict(dataset=d, model=e["model"], seed=seed, preset=e["preset"]) for e in s.get("extra", [])
+                   for d in e.get("datasets", s["datasets"]) for seed in s["seeds"]]
+
+
+def report(name: str, results: Path) -> Path:
+    """suite.md and the suite's plots from the records of the plan's runs."""
+    log = results / "records.jsonl"
+    ours = [r for r in records.read(log) if any(_is(r, run) for run in plan(name))] if log.exists() else []
+    text = suite_tables.render(ours, sizes=SUITES[name].get("sizes")) if ours else "# Suite results\n\nno runs yet\n"
+    records.write_text_atomic(results / "suite.md", text)
+    for path in plots.suite_curves(ours, results / "plots"):
+        print(f"wrote {path}")
+    print(f"wrote {results / 'suite.md'}")
+    return results / "suite.md"
 
 
 def _is(r: dict, run: dict) -> bool:
@@ -117,6 +139,9 @@ def handle(args) -> int:
     todo = [r for r in runs if not done(records.read(log) if log.exists() else [], r)]
     print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
           f"{budget:.0f} s each -> {results}", flush=True)
+    if args.report:
+        report(args.name, results)
+        return 0
     if args.dry_run:
         for r in runs:
             print(f"  {'todo' if r in todo else 'done'} {r['dataset']} {r['model']} {r['preset']} seed {r['seed']}")
@@ -136,8 +161,5 @@ def handle(args) -> int:
     from bench.commands.tables import regenerate
 
     regenerate(results)
-    ours = [r for r in records.read(log) if any(_is(r, run) for run in plan(args.name))] if log.exists() else []
-    text = suite_tables.render(ours) if ours else "# Suite results\n\nno runs yet\n"
-    records.write_text_atomic(results / "suite.md", text)
-    print(f"wrote {results / 'suite.md'}")
+    report(args.name, results)
     return 1 if failed else 0

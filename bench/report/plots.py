@@ -112,6 +112,44 @@ def bootstrap(records, out_dir: Path) -> list[Path]:
     return paths
 
 
+def suite_curves(records, out_dir: Path) -> list[Path]:
+    """A suite's Figure 4: per corpus, validation ppl against time for each
+    (model, preset), the geometric mean over seeds as a line and their range
+    as a band; x marks where a LightRNN reallocation left each seed."""
+    import numpy as np
+
+    from bench.report.suite_tables import per_seed, rows_of
+
+    groups = per_seed(records)
+    paths = []
+    for ds in sorted({d for d, _, _ in groups}):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for k, (m, preset) in enumerate(rows_of(groups)):
+            runs = [r for r in groups.get((ds, m, preset), {}).values() if r["curve"] or m == "kn"]
+            if not runs:
+                continue
+            label, color = f"{NAMES[m]} [{preset}] (n={len(runs)})", f"C{k % 10}"
+            if m == "kn":  # count-based: no curve, its validation perplexity as a reference line
+                ok = [r["metrics"]["valid_ppl"] for r in runs if r["status"] == "ok"]
+                if ok:
+                    ax.axhline(float(np.mean(ok)), color="grey", linestyle="-.", linewidth=1, label=label)
+                continue
+            seeds = [np.array([(s, p) for _, s, p in r["curve"] if p is not None]) for r in runs]
+            seeds = [c for c in seeds if len(c)]
+            end = min(c[-1, 0] for c in seeds)
+            grid = np.unique(np.concatenate([c[:, 0] for c in seeds]))
+            grid = grid[grid <= end]
+            logs = np.stack([np.interp(grid, c[:, 0], np.log(c[:, 1])) for c in seeds])  # [seeds, points]
+            ax.plot(grid, np.exp(logs.mean(0)), color=color, linewidth=1.2, label=label)
+            if len(seeds) > 1:
+                ax.fill_between(grid, np.exp(logs.min(0)), np.exp(logs.max(0)), color=color, alpha=0.2, linewidth=0)
+            moves = [e for r in runs for e in r.get("rounds", [])[1:] if e.get("valid_ppl_after") is not None]
+            ax.plot([e["seconds"] for e in moves], [e["valid_ppl_after"] for e in moves], "x", color=color)
+        paths.append(_ppl_vs_time(fig, ax, f"{ds}: mean over seeds, band = their range; x: after a reallocation",
+                                  out_dir / f"suite-{ds}.png"))
+    return paths
+
+
 def _ppl_vs_time(fig, ax, title: str, path: Path) -> Path:
     """The axes every validation-perplexity-against-time plot shares; saves it."""
     ax.set_yscale("log")

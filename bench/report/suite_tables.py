@@ -1,9 +1,11 @@
 """A suite's records -> tables whose cells are the mean and spread over seeds.
 Pure functions (no I/O), like bench/report/tables.py.
 
-For each (dataset, model), the newest record of each seed that ended ok
-counts once. A cell reads "mean ± sd (n)"; with one seed it reads
-"value (n=1)". Records that did not end ok are counted apart, by status.
+A row is a (model, preset): a model may run under several presets in one
+suite (LightRNN's bootstrap beside its control). For each (dataset, model,
+preset), the newest record of each seed counts once. A cell reads
+"mean ± sd (n=k)"; with one seed it reads "value (n=1)". Records that did not
+end ok are counted apart, by status.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from bench.report.tables import DASH, MODELS, NAMES, _md, fmt_params, provenance
 COUNT_MODELS = ["kn", *MODELS]
 
 
-def per_seed(records) -> dict[tuple[str, str], dict[int, dict]]:
-    """{(dataset, model): {seed: newest record of that seed}}."""
-    out: dict[tuple[str, str], dict[int, dict]] = {}
+def per_seed(records) -> dict[tuple[str, str, str], dict[int, dict]]:
+    """{(dataset, model, preset): {seed: newest record of that seed}}."""
+    out: dict[tuple[str, str, str], dict[int, dict]] = {}
     for r in sorted(records, key=lambda r: r.get("time") or ""):
-        out.setdefault((r["dataset"], r["model"]), {})[r.get("seed", 0)] = r
+        out.setdefault((r["dataset"], r["model"], r["preset"]), {})[r.get("seed", 0)] = r
     return out
+
+
+def rows_of(groups) -> list[tuple[str, str]]:
+    """The (model, preset) rows in the paper's model order, presets by name."""
+    return sorted({(m, p) for _, m, p in groups}, key=lambda mp: (COUNT_MODELS.index(mp[0]), mp[1]))
 
 
 def mean_sd(values: list[float], digits: int = 1) -> str:
@@ -41,19 +48,21 @@ def _failed(runs: dict[int, dict]) -> str:
     return ", ".join(bad) if bad else ""
 
 
+def _params(runs: dict[int, dict]) -> str:
+    ok = _ok(runs)
+    return fmt_params(ok[0]["metrics"].get("params_total")) if ok else DASH
+
+
 def table5(records) -> str:
-    """Test PPL and #params per model and corpus, over seeds."""
+    """Test PPL and #params per (model, preset) and corpus, over seeds."""
     groups = per_seed(records)
-    datasets = sorted({d for d, _ in groups})
-    header = ["model", *(f"{d} test PPL" for d in datasets), *(f"{d} #params" for d in datasets), "not ok"]
+    datasets = sorted({d for d, _, _ in groups})
+    header = ["model", "preset", *(f"{d} test PPL" for d in datasets), *(f"{d} #params" for d in datasets), "not ok"]
     rows = []
-    for m in COUNT_MODELS:
-        cells = [groups.get((d, m), {}) for d in datasets]
-        if not any(cells):
-            continue
+    for m, p in rows_of(groups):
+        cells = [groups.get((d, m, p), {}) for d in datasets]
         ppl = [mean_sd([r["metrics"].get("test_ppl") for r in _ok(c)]) for c in cells]
-        params = [fmt_params(_ok(c)[0]["metrics"].get("params_total")) if _ok(c) else DASH for c in cells]
-        rows.append([NAMES[m], *ppl, *params, "; ".join(f for f in map(_failed, cells) if f) or DASH])
+        rows.append([NAMES[m], p, *ppl, *map(_params, cells), "; ".join(f for f in map(_failed, cells) if f) or DASH])
     used = [r for runs in groups.values() for r in runs.values()]
     return f"### Table 5 analog: test perplexity / #parameters, mean ± sd over seeds\n\n{_md(header, rows)}\n\n" \
            f"{provenance(used)}\n"
@@ -64,24 +73,44 @@ def table3(records, baseline: str = "hsm") -> str:
     (its mean over seeds), and the reallocation/training ratio, over seeds."""
     groups = per_seed(records)
     out = [f"### Table 3 analog: time to reach the {NAMES[baseline]}'s final validation perplexity"]
-    for d in sorted({d for d, _ in groups}):
-        base = [r["metrics"].get("valid_ppl") for r in _ok(groups.get((d, baseline), {}))]
+    for d in sorted({d for d, _, _ in groups}):
+        base = [r["metrics"].get("valid_ppl") for (dd, m, _), runs in groups.items() if dd == d and m == baseline
+                for r in _ok(runs)]
         target = statistics.mean(base) if base else None
         rows = []
-        for m in MODELS:
-            runs = _ok(groups.get((d, m), {}))
-            if not runs:
+        for m, p in rows_of(groups):
+            runs = _ok(groups.get((d, m, p), {}))
+            if m not in MODELS or not runs:
                 continue
             times = [time_to_target(r["curve"], target) for r in runs]
             reached = [t for t in times if t is not None]
-            rows.append([NAMES[m], mean_sd([r["metrics"].get("valid_ppl") for r in runs]),
+            rows.append([NAMES[m], p, mean_sd([r["metrics"].get("valid_ppl") for r in runs]),
                          f"{mean_sd(reached)}; {len(reached)} of {len(runs)} reached" if target else DASH,
                          mean_sd([100 * (r["metrics"].get("realloc_ratio") or 0) for r in runs], 2)])
-        head = ["model", "final valid PPL", "seconds to target", "realloc / training (%)"]
+        head = ["model", "preset", "final valid PPL", "seconds to target", "realloc / training (%)"]
         out.append(f"**{d}**, target {target:.1f}\n\n{_md(head, rows)}" if target else f"**{d}**: no {baseline} run")
     return "\n\n".join(out) + "\n"
 
 
-def render(records) -> str:
-    return "# Suite results\n\nGenerated from this folder's records.jsonl; do not edit.\n\n" + \
-        "\n".join([table5(records), table3(records)])
+def table2(records, presets: list[str], model: str = "lightrnn") -> str:
+    """`model`'s test PPL and #params at each embedding size, one preset a size."""
+    groups = per_seed(records)
+    datasets = sorted({d for d, m, p in groups if m == model and p in presets})
+    header = ["embedding", "preset", *(f"{d} test PPL" for d in datasets), *(f"{d} #params" for d in datasets)]
+    rows, used = [], []
+    for p in presets:
+        cells = [groups.get((d, model, p), {}) for d in datasets]
+        runs = [r for c in cells for r in c.values()]
+        if not runs:
+            continue
+        used += runs
+        rows.append([str(runs[0]["config"]["model"].get("embedding_dim", DASH)), p,
+                     *(mean_sd([r["metrics"].get("test_ppl") for r in _ok(c)]) for c in cells), *map(_params, cells)])
+    return f"### Table 2 analog: {NAMES[model]} by embedding size, mean ± sd over seeds\n\n" \
+           f"{_md(header, rows) if rows else 'no runs yet'}\n\n{provenance(used)}\n"
+
+
+def render(records, sizes: list[str] | None = None) -> str:
+    parts = [table5(records), table3(records)] + ([table2(records, sizes)] if sizes else [])
+    return "# Suite results\n\nGenerated from this folder's records.jsonl by `python -m bench suite NAME --report`; " \
+           "do not edit.\n\n" + "\n".join(parts)
