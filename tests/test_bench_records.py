@@ -81,3 +81,27 @@ def test_meters_on_cpu():
     assert watch.running and watch.now() >= 0
     span = watch.stop()
     assert not watch.running and watch.elapsed == span >= 0
+
+
+def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "records.jsonl").write_text("{}\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "a.py").write_text("")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    monkeypatch.setattr(records, "REPO", tmp_path / "bench")  # as in the package: git runs from a subfolder
+    clean = records.git_sha()
+    assert len(clean) == 40
+    (tmp_path / "results" / "records.jsonl").write_text("{}\n{}\n")  # a suite appended a record
+    assert records.git_sha() == clean
+    (tmp_path / "code.py").write_text("x = 2\n")  # code outside the folder git runs from
+    assert records.git_sha() == clean + "+dirty"

@@ -78,12 +78,14 @@ def read(path: str | os.PathLike) -> list[dict]:
 
 
 def git_sha() -> str | None:
-    """Commit of the code that ran, with '+dirty' when the tree had changes."""
+    """Commit of the code that ran, with '+dirty' when a tracked file outside
+    results/ had changes (a suite appends to its committed records between runs:
+    outputs, not code)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                ":(top,exclude)results"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None
