@@ -67,6 +67,8 @@ _CPU_TRAIN = dict(epochs=10, rounds=2, batch_size=10, lr_decay_start=7)
 # LightRNN's bootstrap variants at the cpu preset's sizes (bench/train/schedule.py).
 # A stall ends a round while moves remain, and halves the lr after (no fixed decay start).
 _BOOT = dict(_CPU_TRAIN, rounds=4, round_schedule="plateau", lr_decay_start=None)
+# The same rounds on the cpu preset's own lr schedule (the suite's LightRNN).
+_ROUNDS = dict(_CPU_TRAIN, rounds=4, round_schedule="plateau")
 
 
 def _light(why: str, **config) -> dict:
@@ -82,16 +84,18 @@ PRESETS: dict[str, Preset] = {
          **dict.fromkeys(("chsm", "charcnn"), _m(
              "Kim et al.'s Small character CNN, the CPU preset's 200 x 2 LSTM and light dropout",
              hidden_dim=200, layers=2, dropout=0.1))}),
-    "cpu-bootstrap": Preset("the cpu preset's training (lr 1 for 7 epochs, then halved each epoch) with the paper's "
-                            "rounds: a round ends at a validation stall, up to 3 moves while a round beats the last",
-                            dict(_CPU_TRAIN, rounds=4, round_schedule="plateau"), _light("the cpu preset's LightRNN")),
-    "cpu-no-move": Preset("the suite's control for cpu-bootstrap: the same training, LightRNN's random table held "
+    "cpu-rounds": Preset("the cpu preset's training (lr 1 for 7 epochs, then halved each epoch) with the paper's "
+                         "rounds: a round ends at a validation stall while the lr is still 1, up to 3 moves while "
+                         "a round beats the last", _ROUNDS, _light("the cpu preset's LightRNN")),
+    "cpu-bootstrap": Preset("cpu-rounds, but rounds also end after the lr has decayed (a move at lr 1/128 two "
+                            "epochs before the lr floor: results/suite-real-cpu/README.md)",
+                            dict(_ROUNDS, round_full_lr=False), _light("the cpu preset's LightRNN")),
+    "cpu-no-move": Preset("the suite's control for cpu-rounds: the same training, LightRNN's random table held "
                           "fixed (one round)", dict(_CPU_TRAIN, rounds=1),
                           _light("the cpu preset's LightRNN, never reallocated")),
     # Table 2's analog at CPU scale: LightRNN's embedding size (= hidden size) around the cpu 200.
-    **{f"cpu-bootstrap-{d}": Preset(f"cpu-bootstrap with LightRNN at {d}/{d} x 2 (Table 2's embedding-size axis)",
-                                    dict(_CPU_TRAIN, rounds=4, round_schedule="plateau"),
-                                    _light(f"the cpu preset's LightRNN at {d}/{d}", embedding_dim=d, hidden_dim=d))
+    **{f"cpu-rounds-{d}": Preset(f"cpu-rounds with LightRNN at {d}/{d} x 2 (Table 2's embedding-size axis)", _ROUNDS,
+                                 _light(f"the cpu preset's LightRNN at {d}/{d}", embedding_dim=d, hidden_dim=d))
        for d in (100, 400)},
     "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
                         dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),

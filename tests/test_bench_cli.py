@@ -74,26 +74,27 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
 
 def test_real_cpu_suite_trains_lightrnn_with_its_bootstrap():
     """LightRNN runs under the paper's plateau rounds with the cpu preset's lr
-    schedule (cpu-bootstrap), every other model under cpu: under cpu's even
+    schedule (cpu-rounds), every other model under cpu: under cpu's even
     rounds the suite's 100 epochs put the only move at epoch 50."""
     from bench.commands import suite
     from bench.presets import PRESETS
 
     runs = suite.plan("real-cpu")
     assert {r["preset"] for r in runs if r["model"] == "lightrnn"} == \
-        {"cpu-bootstrap", "cpu-no-move", "cpu-bootstrap-100", "cpu-bootstrap-400"}
+        {"cpu-rounds", "cpu-no-move", "cpu-bootstrap", "cpu-rounds-100", "cpu-rounds-400"}
     assert {r["preset"] for r in runs if r["model"] != "lightrnn"} == {"cpu"}
-    boot, cpu, fixed = (PRESETS[p].train for p in ("cpu-bootstrap", "cpu", "cpu-no-move"))
-    assert boot["round_schedule"] == "plateau" and boot["rounds"] >= 4
-    assert {k: v for k, v in boot.items() if k not in ("rounds", "round_schedule")} == \
+    rounds, cpu, fixed, late = (PRESETS[p].train for p in ("cpu-rounds", "cpu", "cpu-no-move", "cpu-bootstrap"))
+    assert rounds["round_schedule"] == "plateau" and rounds["rounds"] >= 4
+    assert {k: v for k, v in rounds.items() if k not in ("rounds", "round_schedule")} == \
         {k: v for k, v in cpu.items() if k != "rounds"}  # the same lr schedule as the baselines
     assert fixed == dict(cpu, rounds=1)  # the control: the same training, no move
-    for d in (100, 400):  # Table 2's sizes: only the LightRNN's size differs from cpu-bootstrap
-        size = PRESETS[f"cpu-bootstrap-{d}"]
-        assert size.train == boot and size.models["lightrnn"]["config"] == \
-            dict(PRESETS["cpu-bootstrap"].models["lightrnn"]["config"], embedding_dim=d, hidden_dim=d)
-    # corpora x seeds x (KN + 6 neural models), the control on both corpora, two sizes on PTB
-    assert len(runs) == 2 * 2 * 7 + 2 * 2 + 2 * 2
+    assert late == dict(rounds, round_full_lr=False)  # moves at any lr, as the first runs did
+    for d in (100, 400):  # Table 2's sizes: only the LightRNN's size differs from cpu-rounds
+        size = PRESETS[f"cpu-rounds-{d}"]
+        assert size.train == rounds and size.models["lightrnn"]["config"] == \
+            dict(PRESETS["cpu-rounds"].models["lightrnn"]["config"], embedding_dim=d, hidden_dim=d)
+    # corpora x seeds x (KN + 6 neural models); the control and cpu-bootstrap on both corpora; two sizes on PTB
+    assert len(runs) == 2 * 2 * 7 + 2 * 2 * 2 + 2 * 2
     assert len({(r["dataset"], r["model"], r["preset"], r["seed"]) for r in runs}) == len(runs)
 
 

@@ -71,6 +71,19 @@ def test_plateau_reallocates_at_each_stall_and_stops_when_a_round_does_not_help(
     assert res.metrics["epochs"] == 10  # training went on after the rounds were over
 
 
+@pytest.mark.parametrize("full_lr, moves", [(True, []), (False, [3, 5])])
+def test_plateau_rounds_end_only_while_the_lr_is_at_its_start(monkeypatch, full_lr, moves):
+    # the lr halves after every epoch; stalls at epochs 3 (89.5) and 5 (79.9 beats 89.5)
+    scripted(monkeypatch, [500, 100, 90, 89.5, 300, 80, 79.9, 300, 70])
+    model = tiny_light()
+    calls = fake_rounds(monkeypatch, model)
+    cfg = TrainConfig(epochs=6, rounds=4, round_schedule="plateau", batch_size=8, bptt=10, lr_decay_start=1,
+                      lr_floor=0, round_full_lr=full_lr)
+    res = trainer.train(model, corpus(), cfg, CPU, progress=False)
+    assert [e["epoch"] for e in res.rounds[1:]] == moves and len(calls) == len(moves)
+    assert res.metrics["epochs"] == 6
+
+
 def test_plateau_stops_at_the_round_limit(monkeypatch):
     scripted(monkeypatch, [500, 100, 101, 300, 90, 91, 300, 80, 81, 79, 78])
     model = tiny_light()
@@ -103,7 +116,7 @@ def test_after_move_keeps_or_restarts_the_lr_schedule(monkeypatch, policy):
 
 def test_a_gain_below_round_min_gain_is_a_stall():
     cfg = TrainConfig(epochs=10, rounds=3, round_schedule="plateau", round_min_gain=0.01)
-    st = schedule.start({"rounds": [{}], "epoch": 1})
+    st = schedule.start({"rounds": [{}], "epoch": 1, "lr": cfg.lr})
     assert not schedule.reallocate_now(cfg, st, 100.0)
     st["epoch"] = 2
     assert not schedule.reallocate_now(cfg, st, 98.0)  # 2% better: the round goes on

@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--round-min-gain", type=float,
                    help="plateau schedule: an epoch that improves the round's best valid ppl by less than this "
                         "fraction is a stall (default 0.01)")
+    p.add_argument("--round-full-lr", action=argparse.BooleanOptionalAction, default=None,
+                   help="plateau schedule: move only while the lr is at its initial value (default: on)")
     p.add_argument("--realloc-tables", choices=("pass", "train"),
                    help="LightRNN's loss tables: pass (one evaluation pass at the round's end) or train (the "
                         "paper's: summed over the round's last epoch, in train mode)")

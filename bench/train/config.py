@@ -18,6 +18,10 @@ class TrainConfig:
     rounds: int = 1  # LightRNN's training rounds, at most rounds - 1 reallocations (bench/train/schedule.py)
     round_schedule: str = "even"  # "even": epochs split evenly; "plateau": the paper's (a round ends on a stall)
     round_min_gain: float = 0.01  # plateau: an epoch less than 1% below the round's best is a stall
+    # plateau: a round ends (and the table moves) only while the lr is still its initial
+    # value; once it has decayed the model is in its last round. A move at a decayed lr
+    # cannot be recovered from (results/suite-real-cpu/README.md).
+    round_full_lr: bool = True
     realloc_tables: str = "pass"  # "pass": one eval pass at the round's end; "train": summed over its last epoch
     after_move: str = "keep"  # "keep": the paper's; "restart": lr and its schedule restart (CNTK's)
     batch_size: int = 20

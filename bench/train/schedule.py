@@ -11,6 +11,9 @@ Rounds: `rounds` training rounds, so at most `rounds - 1` reallocations.
   reallocation happens only while a round's best beats the previous round's.
   Once a round does not, the table stays and training goes on. A stall that
   ends a round does not also decay the lr; later stalls do, by the lr rule.
+  With `round_full_lr` (the default) rounds end only while the lr is at its
+  initial value: once the lr has decayed (a fixed decay start, or "keep" after
+  a decay) no move follows, since too little training is left to recover.
 
 After a move:
 - "keep" (the paper's): every parameter, the learning rate and its schedule
@@ -58,6 +61,9 @@ def reallocate_now(cfg: TrainConfig, st: dict, ppl: float) -> bool:
         return False
     if cfg.round_schedule == "even":
         return st["epoch"] % max(1, math.ceil(cfg.epochs / cfg.rounds)) == 0
+    if cfg.round_full_lr and st["lr"] < cfg.lr:  # the lr has decayed: this is the last round
+        st["rounds_over"] = True
+        return False
     if ppl < st["round_best"] * (1 - cfg.round_min_gain):  # still improving: the round goes on
         st["round_best"] = ppl
         return False
