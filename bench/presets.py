@@ -87,7 +87,7 @@ PRESETS: dict[str, Preset] = {
     "cpu-rounds": Preset("the cpu preset's training (lr 1 for 7 epochs, then halved each epoch) with the paper's "
                          "rounds: a round ends at a validation stall while the lr is still 1, up to 3 moves while "
                          "a round beats the last", _ROUNDS, _light("the cpu preset's LightRNN")),
-    "cpu-bootstrap": Preset("cpu-rounds, but rounds also end after the lr has decayed (a move at lr 1/128 two "
+    "cpu-bootstrap": Preset("cpu-rounds, but rounds also end after the lr has decayed (a move at lr 1/64 a few "
                             "epochs before the lr floor: results/suite-real-cpu/README.md)",
                             dict(_ROUNDS, round_full_lr=False), _light("the cpu preset's LightRNN")),
     "cpu-no-move": Preset("the suite's control for cpu-rounds: the same training, LightRNN's random table held "
