@@ -25,6 +25,9 @@ CLASS_MODES = ("random", "frequency")
 # h = 1024 take 3.6 MB a token, 8.2 GB for an eval batch of 64 x 35 tokens
 # (the kernel's OOM killer ended the 1.6G HSM's first evaluation there).
 GATHER_BYTES = 256 * 2**20
+# Devices whose word logits come from one GEMM per class present (_class_gemms);
+# elsewhere (CUDA) one batched product over gathered vectors, one kernel a step.
+CLASS_GEMMS_ON = ("cpu",)
 
 
 class HSMLM(LanguageModel):
@@ -87,7 +90,7 @@ class HSMLM(LanguageModel):
         h, state = self._hidden(x, state)
         h, y = h.reshape(-1, h.shape[-1]), y.reshape(-1)             # [N, h], [N]
         n = max(1, GATHER_BYTES // (self.class_size * h.shape[-1] * h.element_size()))
-        if len(y) <= n:
+        if h.device.type in CLASS_GEMMS_ON or len(y) <= n:  # per-class GEMMs gather nothing
             return self._output_nll(h, y).view(shape), state
         grad = torch.is_grad_enabled()
         parts = [checkpoint(self._output_nll, h[s : s + n], y[s : s + n], use_reentrant=False) if grad
@@ -98,13 +101,29 @@ class HSMLM(LanguageModel):
         """[N] NLL of targets y [N] from hidden states h [N, h]."""
         cls = self.word_class[y]                                      # [N]
         class_lp = F.log_softmax(self.out_class(h), dim=-1).gather(1, cls[:, None])  # [N, 1]
-        # Only the target class's S output vectors: [N, S, h], never [N, V]. On CPU this
-        # gather (N*S*h floats, 250 MB at V=200K, h=200) and its backward dominate.
-        w = self.word_weight.index_select(0, cls)                     # [N, S, h]
-        logits = torch.bmm(w, h.unsqueeze(2)).squeeze(2) + self.word_bias.index_select(0, cls)
+        logits = (self._class_gemms(h, cls) if h.device.type in CLASS_GEMMS_ON else self._gathered(h, cls)) \
+            + self.word_bias.index_select(0, cls)
         logits = logits.masked_fill(self.class_words[cls] < 0, float("-inf"))  # [N, S]
         word_lp = F.log_softmax(logits, dim=-1).gather(1, self.word_slot[y][:, None])  # [N, 1]
         return -(class_lp + word_lp).squeeze(1)
+
+    def _gathered(self, h: Tensor, cls: Tensor) -> Tensor:
+        """[N, S] logits of each token's class words from the gathered [N, S, h]
+        output vectors and one batched product (GPU: one kernel per step)."""
+        w = self.word_weight.index_select(0, cls)                     # [N, S, h]
+        return torch.bmm(w, h.unsqueeze(2)).squeeze(2)
+
+    def _class_gemms(self, h: Tensor, cls: Tensor) -> Tensor:
+        """[N, S] logits of each token's class words, one GEMM per class present:
+        [n_k, h] @ [h, S] on a view of that class's block (CPU). Nothing
+        [N, S, h] is copied; the batched product it replaces was a batch of
+        matrix-vector products, memory-bound (PTB: 55% of an HSM step)."""
+        order = torch.argsort(cls, stable=True)                       # tokens grouped by class
+        counts = torch.bincount(cls, minlength=self.n_classes).tolist()
+        blocks = self.word_weight.unbind(0)                           # K views [S, h]
+        hs = h.index_select(0, order).split(counts)
+        grouped = torch.cat([hk @ blocks[k].T for k, hk in enumerate(hs) if counts[k]])  # [N, S], by class
+        return grouped.index_select(0, torch.argsort(order))          # back to token order
 
     def log_prob(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self._hidden(x, state)

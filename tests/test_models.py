@@ -137,9 +137,11 @@ def test_hsm_classes_equal_sized_and_frequency_bins():
 
 
 @pytest.mark.parametrize("name", ["hsm", "chsm"])
-def test_hsm_in_chunks_equals_one_gather(name, monkeypatch):
-    """Past GATHER_BYTES the output goes in chunks, recomputed in backward:
-    the same NLL and the same gradients as one [N, S, h] gather."""
+@pytest.mark.parametrize("way", ["chunks", "class-gemms"])
+def test_hsm_output_ways_equal_one_gather(name, way, monkeypatch):
+    """The word logits three ways give the same NLL and the same gradients:
+    one [N, S, h] gather (the reference), the gather in chunks recomputed in
+    backward (past GATHER_BYTES, on CUDA), and one GEMM per class (CPU)."""
     from models import hsm
 
     x, y = stream(50, 6, 4)
@@ -152,10 +154,14 @@ def test_hsm_in_chunks_equals_one_gather(name, monkeypatch):
             ev = m.eval().token_nll(x, y, m.init_state(4))[0]
         return nll.detach(), ev, {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}
 
+    monkeypatch.setattr(hsm, "CLASS_GEMMS_ON", ())  # the gathered way, as on CUDA
     whole = nll_and_grads()
-    per_token = small(name, 50).class_size * 16 * 4  # S * h * fp32
-    monkeypatch.setattr(hsm, "GATHER_BYTES", 5 * per_token)  # 24 tokens -> chunks of 5
-    chunked = nll_and_grads()
-    assert torch.allclose(whole[0], chunked[0], atol=1e-6) and torch.allclose(whole[1], chunked[1], atol=1e-6)
-    assert whole[2].keys() == chunked[2].keys()
-    assert all(torch.allclose(whole[2][k], chunked[2][k], atol=1e-6) for k in whole[2])
+    if way == "chunks":
+        per_token = small(name, 50).class_size * 16 * 4  # S * h * fp32
+        monkeypatch.setattr(hsm, "GATHER_BYTES", 5 * per_token)  # 24 tokens -> chunks of 5
+    else:
+        monkeypatch.setattr(hsm, "CLASS_GEMMS_ON", ("cpu",))
+    other = nll_and_grads()
+    assert torch.allclose(whole[0], other[0], atol=1e-6) and torch.allclose(whole[1], other[1], atol=1e-6)
+    assert whole[2].keys() == other[2].keys()
+    assert all(torch.allclose(whole[2][k], other[2][k], atol=1e-6) for k in whole[2])
