@@ -136,3 +136,25 @@ def test_suite_figure_draws_one_band_per_model_and_preset(tmp_path):
     assert path.name == "suite-ptb.png" and path.stat().st_size > 10_000
     assert plots.suite_curves(recs, tmp_path / "b")[0].read_bytes() == path.read_bytes()  # same records, same bytes
     assert plots.suite_curves(recs[:1], tmp_path / "c")[0].read_bytes() != path.read_bytes()
+
+
+def test_a_renewed_model_counts_only_runs_from_its_commit_on():
+    import subprocess
+
+    from bench.commands import suite
+
+    def sha(*rev):
+        return subprocess.run(["git", "rev-parse", *rev], cwd=suite.REPO, capture_output=True, text=True,
+                              check=True).stdout.split()[-1]
+
+    head, parent = sha("HEAD"), sha("HEAD~1")
+    run = {"dataset": "ptb", "model": "hsm", "seed": 0, "preset": "cpu"}
+
+    def rec(git_sha):
+        return {**run, "status": "ok", "git_sha": git_sha}
+
+    assert suite.done([rec(parent)], run) and suite.done([rec(head)], run, {"hsm": parent})
+    assert suite.done([rec(head + "+dirty")], run, {"hsm": head})
+    assert not suite.done([rec(parent)], run, {"hsm": head})  # made before the renewal: run again
+    assert not suite.done([rec(None)], run, {"hsm": head})
+    assert suite.done([rec(parent)], run, {"lstm": head})  # another model's renewal
