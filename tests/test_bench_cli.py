@@ -118,8 +118,9 @@ def test_suite_tables_average_over_seeds():
     t3 = suite_tables.table3(recs)
     # target: the HSM's mean final valid ppl, (105 + 115) / 2; only its seed 0 gets there (at 100 s)
     assert "target 110.0" in t3 and "| 100.0 (n=1); 1 of 2 reached |" in t3 and "| cpu | 125.0 (n=1) | -; 0 of 1" in t3
+    assert "| 2.00 (n=1) | oom |" in t3  # a failed run is a status in the row, not a missing row
     t2 = suite_tables.table2(recs, ["small", "cpu", "absent"])
-    assert "| 100 | small | 150.0 (n=1) | 100.0K |" in t2 and "| 200 | cpu | 120.0 (n=1) | 200.0K |" in t2
+    assert "| 100 | small | 150.0 (n=1) | 100.0K | - |" in t2 and "| 200 | cpu | 120.0 (n=1) | 200.0K | oom |" in t2
     assert "absent" not in t2 and "no-move" not in t2
 
 

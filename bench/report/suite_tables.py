@@ -79,15 +79,17 @@ def table3(records, baseline: str = "hsm") -> str:
         target = statistics.mean(base) if base else None
         rows = []
         for m, p in rows_of(groups):
-            runs = _ok(groups.get((d, m, p), {}))
-            if m not in MODELS or not runs:
+            cell = groups.get((d, m, p), {})
+            runs = _ok(cell)
+            if m not in MODELS or not cell:
                 continue
             times = [time_to_target(r["curve"], target) for r in runs]
             reached = [t for t in times if t is not None]
             rows.append([NAMES[m], p, mean_sd([r["metrics"].get("valid_ppl") for r in runs]),
                          f"{mean_sd(reached)}; {len(reached)} of {len(runs)} reached" if target else DASH,
-                         mean_sd([100 * (r["metrics"].get("realloc_ratio") or 0) for r in runs], 2)])
-        head = ["model", "preset", "final valid PPL", "seconds to target", "realloc / training (%)"]
+                         mean_sd([100 * (r["metrics"].get("realloc_ratio") or 0) for r in runs], 2),
+                         _failed(cell) or DASH])
+        head = ["model", "preset", "final valid PPL", "seconds to target", "realloc / training (%)", "not ok"]
         out.append(f"**{d}**, target {target:.1f}\n\n{_md(head, rows)}" if target else f"**{d}**: no {baseline} run")
     return "\n\n".join(out) + "\n"
 
@@ -96,7 +98,8 @@ def table2(records, presets: list[str], model: str = "lightrnn") -> str:
     """`model`'s test PPL and #params at each embedding size, one preset a size."""
     groups = per_seed(records)
     datasets = sorted({d for d, m, p in groups if m == model and p in presets})
-    header = ["embedding", "preset", *(f"{d} test PPL" for d in datasets), *(f"{d} #params" for d in datasets)]
+    header = ["embedding", "preset", *(f"{d} test PPL" for d in datasets), *(f"{d} #params" for d in datasets),
+              "not ok"]
     rows, used = [], []
     for p in presets:
         cells = [groups.get((d, model, p), {}) for d in datasets]
@@ -105,7 +108,8 @@ def table2(records, presets: list[str], model: str = "lightrnn") -> str:
             continue
         used += runs
         rows.append([str(runs[0]["config"]["model"].get("embedding_dim", DASH)), p,
-                     *(mean_sd([r["metrics"].get("test_ppl") for r in _ok(c)]) for c in cells), *map(_params, cells)])
+                     *(mean_sd([r["metrics"].get("test_ppl") for r in _ok(c)]) for c in cells), *map(_params, cells),
+                     "; ".join(f for f in map(_failed, cells) if f) or DASH])
     return f"### Table 2 analog: {NAMES[model]} by embedding size, mean ± sd over seeds\n\n" \
            f"{_md(header, rows) if rows else 'no runs yet'}\n\n{provenance(used)}\n"
 
