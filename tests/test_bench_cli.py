@@ -133,6 +133,7 @@ def test_suite_figure_draws_one_band_per_model_and_preset(tmp_path):
                 "curve": [[0, 0.0, 1000.0 * scale], [5, 30.0, 300.0 * scale], [9, 60.0 + seed, 200.0 * scale]]}
 
     recs = [rec("lightrnn", s, p, k) for s in (0, 1) for k, p in ((1, "a"), (2, "b"))] + [rec("kn", 0, "cpu", 1)]
+    recs.append({**rec("lstm", 0, "cpu", 1), "status": "oom", "curve": []})  # no point to draw: skipped
     (path,) = plots.suite_curves(recs, tmp_path / "a")
     assert path.name == "suite-ptb.png" and path.stat().st_size > 10_000
     assert plots.suite_curves(recs, tmp_path / "b")[0].read_bytes() == path.read_bytes()  # same records, same bytes

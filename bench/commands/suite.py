@@ -98,9 +98,12 @@ def plan(name: str) -> list[dict]:
 
 
 def report(name: str, results: Path) -> Path:
-    """suite.md and the suite's plots from the records of the plan's runs."""
+    """suite.md and the suite's plots from the records of the plan's runs (a
+    renewed model's only from its renewal on: no cell mixes implementations)."""
     log = results / "records.jsonl"
-    ours = [r for r in records.read(log) if any(_is(r, run) for run in plan(name))] if log.exists() else []
+    renewed = SUITES[name].get("renewed", {})
+    ours = [r for r in records.read(log) if any(_is(r, run) for run in plan(name))
+            and (r["model"] not in renewed or _descends(r.get("git_sha"), renewed[r["model"]]))] if log.exists() else []
     text = suite_tables.render(ours, sizes=SUITES[name].get("sizes")) if ours else "# Suite results\n\nno runs yet\n"
     records.write_text_atomic(results / "suite.md", text)
     for path in plots.suite_curves(ours, results / "plots"):

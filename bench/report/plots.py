@@ -136,6 +136,8 @@ def suite_curves(records, out_dir: Path) -> list[Path]:
                 continue
             seeds = [np.array([(s, p) for _, s, p in r["curve"] if p is not None]) for r in runs]
             seeds = [c for c in seeds if len(c)]
+            if not seeds:  # runs that never reached a validation point (an early oom)
+                continue
             end = min(c[-1, 0] for c in seeds)
             grid = np.unique(np.concatenate([c[:, 0] for c in seeds]))
             grid = grid[grid <= end]
