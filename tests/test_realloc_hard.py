@@ -81,3 +81,23 @@ def test_fallback_names_the_kept_previous_table():
     res = reallocate(Lr, Lc, "greedy-cntk", previous=best)
     assert res.fallback == "previous" and np.array_equal(res.cell_of_word, best)
     assert reallocate(Lr, Lc, "exact", previous=inst["previous"]).fallback is None
+
+
+def test_a_stalled_auction_falls_back_to_greedy_and_says_so(monkeypatch):
+    """Past its bid limit the auction raises; the reallocation still returns a
+    table (CNTK's greedy), names the fallback, and keeps a bound that is valid
+    without the stalled auction: 0 <= bound <= the optimum <= the cost."""
+    from functools import partialmethod
+
+    from models.realloc.auction import Auction
+
+    inst = make_instance(900, seed=2, family="giant")
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    opt = reallocate(Lr, Lc, "exact").cost
+    monkeypatch.setattr(Auction, "run", partialmethod(Auction.run, max_bids=50))
+    with pytest.warns(RuntimeWarning, match="fell back to greedy-cntk: auction did not converge in 50 bids"):
+        res = reallocate(Lr, Lc, "auction")
+    assert res.fallback == "greedy-cntk" and res.method == "auction" and not res.converged
+    assert sorted(res.cell_of_word) == sorted(set(res.cell_of_word.tolist()))  # one word a cell
+    assert 0 <= res.lower_bound <= opt <= res.cost
+    assert res.summary()["fallback"] == "greedy-cntk"

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import exact, greedy, scalable
+from .auction import AuctionStalled
 from .bounds import as_f32, check_table, table_cost
 
 METHODS = ("auto", "exact", "auction", "greedy-paper", "greedy-cntk")
@@ -40,7 +41,9 @@ class ReallocResult:
     trace: list | None = None  # auction: [seconds, cost, lower_bound] at each pricing
     target_gap: float | None = None  # the certified gap asked for
     converged: bool = True  # gap <= target_gap: the table is certified as asked
-    fallback: str | None = None  # "previous": the previous table was kept (the method found nothing better)
+    # Who made the table when the method did not: "previous" (kept: the method found
+    # nothing better), "greedy-cntk" (the auction stalled), or both joined by "+".
+    fallback: str | None = None
 
     def summary(self) -> dict:
         """JSON-ready figures (no table); an infinite gap (a bound of 0 below a
@@ -82,7 +85,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     busy = np.flatnonzero(Lr.any(1) | Lc.any(1))
     if method == "auto":
         method = "exact" if len(busy) * R * C <= AUTO_EXACT_ENTRIES else "auction"
-    sep, seconds_bound, trace, lb = None, 0.0, None, 0.0
+    sep, seconds_bound, trace, lb, fallback = None, 0.0, None, 0.0, None
     if len(busy) == 0:
         cell = prev.copy() if prev is not None else np.arange(V, dtype=np.int64)
     else:
@@ -92,8 +95,15 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
             cell = exact.solve(sub_r, sub_c)
             lb = table_cost(sub_r, sub_c, cell)  # optimal, so its cost is the bound
         elif method == "auction":
-            out = scalable.solve(sub_r, sub_c, sub_prev, target_gap=target_gap, max_seconds=max_seconds)
-            cell, lb, sep, trace = out["cell_of_word"], out["lower_bound"], out["separable_bound"], out["trace"]
+            try:
+                out = scalable.solve(sub_r, sub_c, sub_prev, target_gap=target_gap, max_seconds=max_seconds)
+                cell, lb, sep, trace = out["cell_of_word"], out["lower_bound"], out["separable_bound"], out["trace"]
+            except AuctionStalled as e:  # a table still comes, from a method that always ends
+                warnings.warn(f"reallocation (auction) fell back to greedy-cntk: {e}", RuntimeWarning, stacklevel=2)
+                cell, fallback = greedy.cntk(sub_r, sub_c, seed), "greedy-cntk"
+                # Each word's best row and best column, capacities ignored: valid, and
+                # free of the auction that just stalled (the separable bound uses it).
+                lb = float(Lr[busy].min(1).sum(dtype=np.float64) + Lc[busy].min(1).sum(dtype=np.float64))
         else:
             cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(sub_r, sub_c, seed)
             t_bound = time.perf_counter()
@@ -104,9 +114,8 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     check_table(cell, R * C)
     cost = table_cost(Lr, Lc, cell)
     prev_cost = None if prev is None else table_cost(Lr, Lc, prev)
-    fallback = None
     if prev_cost is not None and prev_cost < cost:
-        cell, cost, fallback = prev.copy(), prev_cost, "previous"
+        cell, cost, fallback = prev.copy(), prev_cost, "previous" if fallback is None else f"{fallback}+previous"
     if sep is not None:
         lb = max(lb, sep)  # separable prices are cell prices too: their bound is as valid
     if Lr.min(initial=0) >= 0 and Lc.min(initial=0) >= 0:

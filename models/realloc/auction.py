@@ -21,6 +21,10 @@ import numpy as np
 from ._kernels import DUMMY, capacity_phase, slack_violators, unit_phase
 
 
+class AuctionStalled(RuntimeError):
+    """The bidding passed its bid limit in a phase: the prices did not settle."""
+
+
 class Auction:
     """State of an auction over candidates `cand` [V, K] (object ids) with costs
     `cost` [V, K] float64 (inf = unused slot). `cap` [O]: object capacities;
@@ -143,5 +147,5 @@ class Auction:
             bids = capacity_phase(self.cand, self.cost, self.price, self.slot, self.paid, self.cap, free,
                                   eps, max_bids)
         if bids < 0:
-            raise RuntimeError(f"auction did not converge in {max_bids} bids at eps={eps:g}")
+            raise AuctionStalled(f"auction did not converge in {max_bids} bids at eps={eps:g}")
         self.bids += bids
