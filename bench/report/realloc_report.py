@@ -51,7 +51,8 @@ def render(recs: list[dict]) -> str:
         opt = exact.get(inst)
         # Methods without a trace certify once, at the end.
         under = first_under(m["trace"], 1e-3) if m.get("trace") else (m["seconds"] if m["gap"] is not None and m["gap"] <= 1e-3 else None)
-        rows.append([f"{m['V']:,}", method, threads, f"{m['seconds']:.1f}", "-" if m["gap"] is None else f"{m['gap']:.2e}",
+        label = method if not m.get("fallback") else f"{method} -> {m['fallback']}"  # who made the table
+        rows.append([f"{m['V']:,}", label, threads, f"{m['seconds']:.1f}", "-" if m["gap"] is None else f"{m['gap']:.2e}",
                      "-" if opt is None else f"{m['cost'] / opt - 1:+.2e}", "-" if under is None else f"{under:.1f}",
                      f"{m['peak_rss_mb'] / 1024:.1f}", (r["git_sha"] or "-")[:7], family(inst)])
     head = ["V", "method", "threads", "seconds", "certified gap", "vs exact", "gap < 0.1% at (s)",
