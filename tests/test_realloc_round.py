@@ -158,8 +158,10 @@ def test_bench_realloc_results_keep_records_and_a_table(capsys, tmp_path):
     assert [r["metrics"]["method"] for r in recs] == ["exact", "auction", "greedy-paper"]
     opt, auction, greedy = (r["metrics"] for r in recs)
     assert auction["trace"] and all(b <= opt["cost"] + 1e-6 for _, _, b in auction["trace"])
-    rows = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[1:-1]]
+    # The method column names a fallback after "->" (the greedy may keep the previous table).
+    rows = {line.split("|")[2].split(" -> ")[0].strip(): [c.strip() for c in line.split("|")[1:-1]]
             for line in (tmp_path / "realloc.md").read_text().splitlines() if line.startswith("| 300")}
     assert rows["exact"][5] == "+0.00e+00"
+    assert rows["greedy-paper"][1] == "greedy-paper" + (f" -> {greedy['fallback']}" if greedy["fallback"] else "")
     assert float(rows["greedy-paper"][5]) == pytest.approx(greedy["cost"] / opt["cost"] - 1, rel=1e-2)
     assert realloc_report.first_under([[1.0, 110.0, 100.0], [2.0, 100.05, 100.0]], 1e-3) == 2.0
