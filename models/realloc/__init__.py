@@ -103,7 +103,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
                 cell, fallback = greedy.cntk(sub_r, sub_c, seed), "greedy-cntk"
                 # Each word's best row and best column, capacities ignored: valid, and
                 # free of the auction that just stalled (the separable bound uses it).
-                lb = float(Lr[busy].min(1).sum(dtype=np.float64) + Lc[busy].min(1).sum(dtype=np.float64))
+                lb = float(sub_r.min(1).sum(dtype=np.float64) + sub_c.min(1).sum(dtype=np.float64))
         else:
             cell = (greedy.paper if method == "greedy-paper" else greedy.cntk)(sub_r, sub_c, seed)
             t_bound = time.perf_counter()
