@@ -156,3 +156,35 @@ def memory_ceiling():
     finally:
         if lowered:
             resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+class CpuShare:
+    """How alone a CPU run was, from its start to `summary()`: this process's
+    CPU seconds over its wall seconds (below ~0.95 it waited for a core) and
+    the machine's mean busy cores (its /proc/stat counters: on a 2-core
+    machine ~1 means the run had the machine to itself, ~2 that a neighbour
+    used the other core and shared the memory bus). A wall-clock budget buys
+    fewer steps under contention, so the tables can flag such runs."""
+
+    def __init__(self):
+        import psutil
+
+        self._psutil, self._proc = psutil, psutil.Process()
+        self._t0, self._cpu0, self._host0 = time.perf_counter(), self._proc_cpu(), self._host()
+
+    def _proc_cpu(self) -> float:
+        t = self._proc.cpu_times()
+        return t.user + t.system
+
+    def _host(self) -> tuple[float, float]:
+        """(busy, total) CPU seconds of the machine, summed over its cores.
+        Linux counts guest time inside user time, so it is not added twice."""
+        t = self._psutil.cpu_times()._asdict()
+        total = sum(t.values()) - t.get("guest", 0.0) - t.get("guest_nice", 0.0)
+        return total - t["idle"] - t.get("iowait", 0.0), total
+
+    def summary(self) -> dict:
+        wall = time.perf_counter() - self._t0
+        busy, total = (now - then for now, then in zip(self._host(), self._host0, strict=True))
+        return {"cpu_share": (self._proc_cpu() - self._cpu0) / wall if wall > 0 else None,
+                "host_busy_cores": busy / total * self._psutil.cpu_count() if total > 0 else None}

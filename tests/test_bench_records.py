@@ -83,6 +83,24 @@ def test_meters_on_cpu():
     assert not watch.running and watch.elapsed == span >= 0
 
 
+def test_cpu_share_tells_working_from_waiting():
+    import os
+    import time
+
+    asleep = meters.CpuShare()
+    time.sleep(0.3)
+    idle = asleep.summary()
+    assert idle["cpu_share"] < 0.2  # a sleeping process uses no core
+    busy = meters.CpuShare()
+    t = time.perf_counter()
+    while time.perf_counter() - t < 0.5:  # one thread spinning: at most one core
+        pass
+    work = busy.summary()
+    assert 0.05 < work["cpu_share"] <= 1.05
+    # the machine's busy cores include this process's own (counter ticks: 10 ms)
+    assert work["cpu_share"] - 0.1 <= work["host_busy_cores"] <= os.cpu_count() + 0.05
+
+
 def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path, monkeypatch):
     import subprocess
 

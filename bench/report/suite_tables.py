@@ -70,7 +70,9 @@ def table5(records) -> str:
 
 def table3(records, baseline: str = "hsm") -> str:
     """Seconds (training + reallocation) to reach the baseline's final valid PPL
-    (its mean over seeds), and the reallocation/training ratio, over seeds."""
+    (its mean over seeds), the reallocation/training ratio, the training
+    throughput, and how busy the machine was (meters.CpuShare: a budget buys
+    fewer steps beside a neighbour), over seeds."""
     groups = per_seed(records)
     out = [f"### Table 3 analog: time to reach the {NAMES[baseline]}'s final validation perplexity"]
     for d in sorted({d for d, _, _ in groups}):
@@ -88,8 +90,11 @@ def table3(records, baseline: str = "hsm") -> str:
             rows.append([NAMES[m], p, mean_sd([r["metrics"].get("valid_ppl") for r in runs]),
                          f"{mean_sd(reached)}; {len(reached)} of {len(runs)} reached" if target else DASH,
                          mean_sd([100 * (r["metrics"].get("realloc_ratio") or 0) for r in runs], 2),
+                         mean_sd([r["metrics"].get("tokens_per_s") for r in runs], 0),
+                         mean_sd([r["metrics"].get("host_busy_cores") for r in runs], 2),
                          _failed(cell) or DASH])
-        head = ["model", "preset", "final valid PPL", "seconds to target", "realloc / training (%)", "not ok"]
+        head = ["model", "preset", "final valid PPL", "seconds to target", "realloc / training (%)",
+                "train tokens/s", "machine's busy cores", "not ok"]
         out.append(f"**{d}**, target {target:.1f}\n\n{_md(head, rows)}" if target else f"**{d}**: no {baseline} run")
     return "\n\n".join(out) + "\n"
 

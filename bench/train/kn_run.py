@@ -38,6 +38,7 @@ def run(corpus, args, preset: str, sha: str | None, device, results_dir) -> dict
     cfg = config(args)
     run_id = records.new_run_id()
     rss_before = meters.cpu_rss_mb()
+    share = meters.CpuShare()
     status, error, metrics, token_file = "ok", None, {}, None
     t0 = time.perf_counter()
     try:
@@ -62,7 +63,7 @@ def run(corpus, args, preset: str, sha: str | None, device, results_dir) -> dict
     if "oracle_ppl" in corpus.info:
         metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
     metrics.update(cpu_peak_rss_mb=meters.cpu_peak_rss_mb(), cpu_rss_before_mb=rss_before,
-                   estimated_mb=estimate_bytes(len(corpus.train), cfg["order"]) / 2**20)
+                   estimated_mb=estimate_bytes(len(corpus.train), cfg["order"]) / 2**20, **share.summary())
     return {
         "schema": records.SCHEMA, "run_id": run_id, "time": records.utc_now(), "git_sha": sha,
         "dataset": args.dataset, "model": KN, "preset": preset,

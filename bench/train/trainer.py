@@ -54,6 +54,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     """
     model.to(device)
     meters.reset_peaks(device)
+    share = meters.CpuShare()  # this process's part of the run: a resumed run counts from its resume
     progress = progress and distributed.is_main()  # data-parallel: only rank 0 reports
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     same = {k: v for k, v in asdict(cfg).items()
@@ -212,6 +213,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
         train_clock.stop()
     st["train_s"] = train_clock.elapsed
     metrics, token_lp = final_metrics(model, corpus, cfg, device, st, status)
+    metrics.update(share.summary())
     return Result(status, metrics, st["curve"], st["rounds"], reason, error, token_lp)
 
 
