@@ -163,13 +163,18 @@ class CpuShare:
     CPU seconds over its wall seconds (below ~0.95 it waited for a core) and
     the machine's mean busy cores (its /proc/stat counters: on a 2-core
     machine ~1 means the run had the machine to itself, ~2 that a neighbour
-    used the other core and shared the memory bus). A wall-clock budget buys
-    fewer steps under contention, so the tables can flag such runs."""
+    used the other core and shared the memory bus), and a 1024 x 1024 sgemm's
+    rate on this process's thread(s) at both ends: machines and sessions
+    differ, and a wall-clock budget buys fewer steps on a slower core or
+    beside a neighbour, so the tables can show what each run had."""
 
     def __init__(self):
         import psutil
 
-        self._psutil, self._proc = psutil, psutil.Process()
+        from models.flops import gemm_flops
+
+        self._psutil, self._proc, self._gemm = psutil, psutil.Process(), lambda: gemm_flops(1024, 5) / 1e9
+        self._gemm0 = self._gemm()
         self._t0, self._cpu0, self._host0 = time.perf_counter(), self._proc_cpu(), self._host()
 
     def _proc_cpu(self) -> float:
@@ -187,4 +192,5 @@ class CpuShare:
         wall = time.perf_counter() - self._t0
         busy, total = (now - then for now, then in zip(self._host(), self._host0, strict=True))
         return {"cpu_share": (self._proc_cpu() - self._cpu0) / wall if wall > 0 else None,
-                "host_busy_cores": busy / total * self._psutil.cpu_count() if total > 0 else None}
+                "host_busy_cores": busy / total * self._psutil.cpu_count() if total > 0 else None,
+                "gemm_gflops_start": self._gemm0, "gemm_gflops_end": self._gemm()}

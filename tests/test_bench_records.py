@@ -99,6 +99,7 @@ def test_cpu_share_tells_working_from_waiting():
     assert 0.05 < work["cpu_share"] <= 1.05
     # the machine's busy cores include this process's own (counter ticks: 10 ms)
     assert work["cpu_share"] - 0.1 <= work["host_busy_cores"] <= os.cpu_count() + 0.05
+    assert work["gemm_gflops_start"] > 0.1 and work["gemm_gflops_end"] > 0.1  # a core does GFLOP/s
 
 
 def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path, monkeypatch):
