@@ -101,3 +101,52 @@ def test_a_stalled_auction_falls_back_to_greedy_and_says_so(monkeypatch):
     assert sorted(res.cell_of_word) == sorted(set(res.cell_of_word.tolist()))  # one word a cell
     assert 0 <= res.lower_bound <= opt <= res.cost
     assert res.summary()["fallback"] == "greedy-cntk"
+
+
+def test_pruned_rounds_keep_the_feasible_tables_and_the_certificate():
+    """Each round's auction sees only each word's `keep` best candidates (plus
+    the feasible tables): pruned to 32, the result is still a table, its
+    bound still below scipy's optimum, and the rounds still close the gap.
+    (Pruned to 4 the restricted auctions stall; a stalled round keeps the
+    rounds before it, tested below.)"""
+    inst = make_instance(900, 30, 30, seed=7, family="grouped")
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    opt = reallocate(Lr, Lc, "exact").cost
+    for keep in (32, 144):
+        res = scalable.solve(Lr, Lc, inst["previous"], keep=keep)
+        cell = res["cell_of_word"]
+        assert len(np.unique(cell)) == len(cell) and cell.max() < 900
+        cost = float((Lr[np.arange(900), cell // 30].astype(np.float64) + Lc[np.arange(900), cell % 30]).sum())
+        assert res["lower_bound"] <= opt * (1 + 1e-9) and opt <= cost <= opt * (1 + 1e-3)
+        assert res["colgen"] > 1  # contended: the first candidates were not enough, so pruning ran
+
+
+def test_prune_keeps_the_best_and_the_anchors():
+    from models.realloc.auction import Auction
+
+    cand = np.array([[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]])
+    cost = np.array([[5.0, 1.0, 4.0, 2.0, 9.0], [1.0, 2.0, 3.0, 4.0, 9.0]])
+    A = Auction(cand, cost, np.ones(5, dtype=np.int64), np.array([0.0, 0.0, 0.0, 10.0, 0.0]))
+    anchors = scalable.prune(A, 2, slice(4, 5))  # column 4: the feasible table
+    assert anchors == slice(2, 3)
+    assert [sorted(r[:2]) for r in A.cand.tolist()] == [[1, 2], [2, 4]] and A.cand[:, 2].tolist() == [4, 0]
+    assert A.cost[0, 2] == 9.0  # the anchor keeps its cost
+
+
+def test_a_round_that_stalls_keeps_the_rounds_before_it(monkeypatch):
+    from models.realloc.auction import Auction, AuctionStalled
+
+    inst = make_instance(900, 30, 30, seed=7, family="grouped")
+    runs = {"n": 0}
+    real_run = Auction.run
+
+    def second_stalls(self, *a, **k):
+        runs["n"] += 1
+        if runs["n"] == 4:  # the two transports, the first joint auction, then round 2's
+            raise AuctionStalled("test")
+        return real_run(self, *a, **k)
+
+    monkeypatch.setattr(Auction, "run", second_stalls)
+    res = scalable.solve(inst["loss_row"], inst["loss_col"], inst["previous"])
+    assert res["colgen"] == 1 and len(res["trace"]) == 1  # one pricing: the first round's table and bound
+    assert len(np.unique(res["cell_of_word"])) == 900
