@@ -165,3 +165,7 @@ def test_bench_realloc_results_keep_records_and_a_table(capsys, tmp_path):
     assert rows["greedy-paper"][1] == "greedy-paper" + (f" -> {greedy['fallback']}" if greedy["fallback"] else "")
     assert float(rows["greedy-paper"][5]) == pytest.approx(greedy["cost"] / opt["cost"] - 1, rel=1e-2)
     assert realloc_report.first_under([[1.0, 110.0, 100.0], [2.0, 100.05, 100.0]], 1e-3) == 2.0
+    # Where the auction's time went: its phases add up to its solve (the rest is the wrapper's checks).
+    assert set(auction["phases"]) <= set(realloc_report.PHASES) and auction["phases"]["pricing"] > 0
+    assert sum(auction["phases"].values()) <= auction["seconds"]
+    assert rows["greedy-paper"][7] == "-" and len(rows["auction"][7].split(" / ")) == 5

@@ -39,6 +39,7 @@ class ReallocResult:
     separable_bound: float | None = None  # row-only + column-only bound, for comparison
     seconds_bound: float = 0.0  # part of `seconds` spent on the bound alone (greedy methods)
     trace: list | None = None  # auction: [seconds, cost, lower_bound] at each pricing
+    phases: dict | None = None  # auction: seconds per phase (transports, candidates, auction, pricing)
     target_gap: float | None = None  # the certified gap asked for
     converged: bool = True  # gap <= target_gap: the table is certified as asked
     # Who made the table when the method did not: "previous" (kept: the method found
@@ -85,7 +86,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
     busy = np.flatnonzero(Lr.any(1) | Lc.any(1))
     if method == "auto":
         method = "exact" if len(busy) * R * C <= AUTO_EXACT_ENTRIES else "auction"
-    sep, seconds_bound, trace, lb, fallback = None, 0.0, None, 0.0, None
+    sep, seconds_bound, trace, phases, lb, fallback = None, 0.0, None, None, 0.0, None
     if len(busy) == 0:
         cell = prev.copy() if prev is not None else np.arange(V, dtype=np.int64)
     else:
@@ -98,6 +99,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
             try:
                 out = scalable.solve(sub_r, sub_c, sub_prev, target_gap=target_gap, max_seconds=max_seconds)
                 cell, lb, sep, trace = out["cell_of_word"], out["lower_bound"], out["separable_bound"], out["trace"]
+                phases = out["phases"]
             except AuctionStalled as e:  # a table still comes, from a method that always ends
                 warnings.warn(f"reallocation (auction) fell back to greedy-cntk: {e}", RuntimeWarning, stacklevel=2)
                 cell, fallback = greedy.cntk(sub_r, sub_c, seed), "greedy-cntk"
@@ -139,6 +141,7 @@ def reallocate(loss_row, loss_col, method: str = "auto", previous=None, seed: in
         separable_bound=sep,
         seconds_bound=seconds_bound,
         trace=trace,
+        phases=phases,
         target_gap=target_gap,
         converged=converged,
         fallback=fallback,

@@ -129,7 +129,7 @@ def solve(
     stall_gap: float = 1e-3,
     keep: int | None = 144,
 ) -> dict:
-    """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'bids', 'trace'}.
+    """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'bids', 'trace', 'phases'}.
 
     rel_tol: final auction eps as a fraction of the mean per-word cost (the
     auction's own gap is at most about this); screen_rel: per-word slack the
@@ -157,9 +157,15 @@ def solve(
     t0 = time.perf_counter()
 
     trace = []  # [seconds, cost, lower bound] at each pricing: the certified gap over time
+    phases: dict[str, float] = {}  # seconds per phase, summed over the rounds: where the time goes
+    last = [t0]
 
-    def say(msg, *a):
-        log.info("%7.1f s  " + msg, time.perf_counter() - t0, *a)
+    def say(phase, msg, *a):
+        """Log a line; the time since the last one is `phase`'s."""
+        now = time.perf_counter()
+        phases[phase] = phases.get(phase, 0.0) + now - last[0]
+        last[0] = now
+        log.info("%7.1f s  " + msg, now - t0, *a)
 
     # Separable prices steer the candidates and the two-stage table. They must
     # be the transportations' converged prices: those of the first candidate
@@ -168,9 +174,9 @@ def solve(
     # groups want the same rows they are far from dual-optimal, and their
     # bound went negative.
     a, rows, lb_r = transport(loss_row, C, ident // C, rel_tol=1e-3)
-    say("row transport: bound %.6g", lb_r)
+    say("row transport", "row transport: bound %.6g", lb_r)
     b, _, lb_c = transport(loss_col, R, ident % C, rel_tol=1e-3)
-    say("column transport: separable bound %.6g", lb_r + lb_c)
+    say("column transport", "column transport: separable bound %.6g", lb_r + lb_c)
     tr, tc = topk_smallest(loss_row, a, min(kr, R)), topk_smallest(loss_col, b, min(kc, C))
     cand = (tr[:, :, None] * C + tc[:, None, :]).reshape(V, -1)
     cost = (
@@ -190,11 +196,11 @@ def solve(
         cand, cost = _with_feasible(cand, cost, extra, cell_cost(w, extra))
         anchors = slice(anchors.start, anchors.stop + 1)
     # Zero start prices: starting from a + b costs more bids (results/NOTES.md).
-    say("two-stage table and candidates: %d per word", cand.shape[1])
+    say("candidates", "two-stage table and candidates: %d per word", cand.shape[1])
     A = Auction(cand, cost, np.ones(R * C, dtype=np.int64), np.zeros(R * C))
     eps_min = rel_tol * float(np.mean(np.min(cost, 1)))
     A.run(A.gap_median(), eps_min)
-    say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
+    say("auction", "auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
     t_round = time.perf_counter()
     # Every bound is valid, the separable one too: keep the highest.
     best_lb, best_cell, best_cost = lb_r + lb_c, None, np.inf
@@ -210,7 +216,7 @@ def solve(
             best_cell, best_cost = A.assignment(), cost_now
         best_lb = max(best_lb, lb)
         trace.append([round(time.perf_counter() - t0, 3), best_cost, best_lb])
-        say("pricing %d: bound %.9g, gap %.2e, %d pairs scanned", it, lb, (best_cost - best_lb) / max(abs(best_lb), 1e-300),
+        say("pricing", "pricing %d: bound %.9g, gap %.2e, %d pairs scanned", it, lb, (best_cost - best_lb) / max(abs(best_lb), 1e-300),
             len(res["pair_word"]))
         gap = best_cost - best_lb
         if gap <= target_gap * abs(best_lb) or it == max_colgen:
@@ -220,12 +226,12 @@ def solve(
         # separable one, so the best gap stalls while the prices improve.
         gap_prev = trace[-2][1] - trace[-2][2] if len(trace) > 1 else np.inf
         if gap <= stall_gap * abs(best_lb) and max(gap_prev - gap, lb - lb_prev) < min_progress * gap_prev:
-            say("stopping: the gap shrank by less than %.0f%% in the last round", 100 * min_progress)
+            say("pricing", "stopping: the gap shrank by less than %.0f%% in the last round", 100 * min_progress)
             break
         lb_prev = lb
         now = time.perf_counter()
         if max_seconds is not None and 2 * now - t_round - t0 > max_seconds:
-            say("stopping: another round would end past %.0f s", max_seconds)
+            say("pricing", "stopping: another round would end past %.0f s", max_seconds)
             break
         t_round = now
         if not add_violators(A, res, ub + shift, eps_min, per_word, cell_cost):
@@ -236,9 +242,9 @@ def solve(
         try:
             A.run(A.gap_median(), eps_min)
         except AuctionStalled:  # the rounds so far keep their table and bound
-            say("stopping: round %d's auction stalled", it + 1)
+            say("auction", "stopping: round %d's auction stalled", it + 1)
             break
-        say("auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
+        say("auction", "auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
     return {
         "cell_of_word": best_cell,
         "lower_bound": best_lb,
@@ -246,4 +252,5 @@ def solve(
         "colgen": it,
         "bids": A.bids,
         "trace": trace,
+        "phases": phases,
     }
