@@ -76,13 +76,14 @@ class Auction:
     def assignment(self) -> np.ndarray:
         return self.cand[np.arange(len(self.cand)), self.slot]
 
-    def gap_median(self) -> float:
-        """Median best-vs-second-best gap: the starting eps (the mean is
-        dominated by frequent words and starts far too high)."""
+    def gap_median(self, q: float = 0.5) -> float:
+        """The q-quantile (default the median) of the words' best-vs-second-best
+        gaps: the starting eps (the mean is dominated by frequent words and
+        starts the joint auction far too high)."""
         v = np.partition(self.values(), 1, axis=1)
         d = v[:, 1] - v[:, 0]
         d = d[np.isfinite(d)]
-        return float(np.median(d)) if len(d) else 0.0
+        return float(np.quantile(d, q)) if len(d) else 0.0
 
     def release_violators(self, eps: float) -> None:
         """Free every word (and dummy) more than eps above its best candidate."""
