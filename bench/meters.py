@@ -160,7 +160,8 @@ def memory_ceiling():
 
 class CpuShare:
     """How alone a CPU run was, from its start to `summary()`: this process's
-    CPU seconds over its wall seconds (below ~0.95 it waited for a core) and
+    CPU seconds over its wall seconds (the cores it kept busy: a one-thread
+    run below ~0.95 waited for a core; numba's counting may use more) and
     the machine's mean busy cores (its /proc/stat counters: on a 2-core
     machine ~1 means the run had the machine to itself, ~2 that a neighbour
     used the other core and shared the memory bus), and a 1024 x 1024 sgemm's
