@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.rigs.realloc_instances import FAMILIES, make_instance
-from models.realloc import reallocate, scalable
+from models.realloc import candidates, reallocate, scalable
 
 
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f != "mild"])
@@ -121,13 +121,14 @@ def test_pruned_rounds_keep_the_feasible_tables_and_the_certificate():
         assert res["colgen"] > 1  # contended: the first candidates were not enough, so pruning ran
 
 
-def test_prune_keeps_the_best_and_the_anchors():
+@pytest.mark.parametrize("chunk", [1, 65536])  # word by word, and all at once
+def test_prune_keeps_the_best_and_the_anchors(chunk):
     from models.realloc.auction import Auction
 
     cand = np.array([[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]])
     cost = np.array([[5.0, 1.0, 4.0, 2.0, 9.0], [1.0, 2.0, 3.0, 4.0, 9.0]])
     A = Auction(cand, cost, np.ones(5, dtype=np.int64), np.array([0.0, 0.0, 0.0, 10.0, 0.0]))
-    anchors = scalable.prune(A, 2, slice(4, 5))  # column 4: the feasible table
+    anchors = candidates.prune(A, 2, slice(4, 5), chunk=chunk)  # column 4: the feasible table
     assert anchors == slice(2, 3)
     assert [sorted(r[:2]) for r in A.cand.tolist()] == [[1, 2], [2, 4]] and A.cand[:, 2].tolist() == [4, 0]
     assert A.cost[0, 2] == 9.0  # the anchor keeps its cost

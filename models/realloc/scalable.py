@@ -27,14 +27,9 @@ from . import _rowops
 from ._rowops import topk_smallest
 from .auction import Auction, AuctionStalled
 from .bounds import cell_bound, min_plus, price_cells, transport_bound
+from .candidates import add_violators, prune, with_feasible
 
 log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve takes many minutes
-
-
-def _with_feasible(cand: np.ndarray, cost: np.ndarray, obj: np.ndarray, obj_cost: np.ndarray):
-    """Append the feasible-table edge; inf cost where it duplicates a candidate."""
-    dup = (cand == obj[:, None]).any(1)
-    return np.column_stack([cand, obj]), np.column_stack([cost, np.where(dup, np.inf, obj_cost)])
 
 
 def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel_tol: float = 1e-5, max_colgen: int = 10):
@@ -51,7 +46,7 @@ def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel
 
     def candidates(price):
         cand = topk_smallest(loss, price, k)
-        return _with_feasible(cand, np.take_along_axis(loss, cand, 1).astype(np.float64), feasible, loss[w, feasible])
+        return with_feasible(cand, np.take_along_axis(loss, cand, 1).astype(np.float64), feasible, loss[w, feasible])
 
     A = Auction(*candidates(np.zeros(K)), np.full(K, cap), np.zeros(K))
     eps_min = rel_tol * float(np.mean(np.min(A.cost, 1)))
@@ -76,43 +71,6 @@ def two_stage(loss_row: np.ndarray, loss_col: np.ndarray, rows: np.ndarray) -> n
     two = np.partition(loss_col, 1, axis=1)[:, :2] if loss_col.shape[1] > 1 else np.zeros((len(rows), 2))
     order = np.argsort(two[:, 0] - two[:, 1], kind="stable")  # largest regret first
     return _rowops.fill_columns(loss_col, rows, order, loss_col.shape[1])
-
-
-def add_violators(A: Auction, res: dict, ub: np.ndarray, eps: float, per_word: int, cell_cost) -> int:
-    """Add up to per_word cells per word that beat its candidates by > eps
-    (checked again in float64: float32 pricing is only a filter). Returns
-    how many were added."""
-    w, cell = res["pair_word"], res["pair_cell"]
-    gain = ub[w] - (cell_cost(w, cell) + A.price[cell])
-    hit = gain > eps
-    w, cell, gain = w[hit], cell[hit], gain[hit]
-    order = np.lexsort((-gain, w))
-    w, cell = w[order], cell[order]
-    rank = np.arange(len(w)) - np.searchsorted(w, w)
-    for k in range(per_word):
-        pick = rank == k
-        if not pick.any():
-            break
-        obj = np.full(len(ub), -1)
-        obj[w[pick]] = cell[pick]
-        A.add_column(obj, np.where(obj >= 0, cell_cost(np.arange(len(ub)), np.maximum(obj, 0)), np.inf))
-    return int(len(w))
-
-
-def prune(A: Auction, keep: int, anchors: slice) -> slice:
-    """Keep each word's `keep` best candidates under the current prices plus
-    the anchor columns (the feasible tables: a complete matching must stay);
-    returns where the anchors now are. Every column generation round appends
-    per_word columns, and a bid scans them all."""
-    K = A.cand.shape[1]
-    if K - (anchors.stop - anchors.start) <= keep:
-        return anchors
-    free = np.r_[0:anchors.start, anchors.stop:K]
-    top = free[np.argpartition(A.values()[:, free], keep - 1, axis=1)[:, :keep]]  # [V, keep] columns
-    fixed = np.arange(anchors.start, anchors.stop)
-    cols = np.column_stack([top, np.broadcast_to(fixed, (len(top), len(fixed)))])
-    A.cand, A.cost = np.take_along_axis(A.cand, cols, 1), np.take_along_axis(A.cost, cols, 1)
-    return slice(keep, keep + len(fixed))
 
 
 def solve(
@@ -196,7 +154,7 @@ def solve(
     # columns are greedy: an exact assignment per row was 57 s of a 793K solve.
     anchors = slice(cand.shape[1], cand.shape[1])
     for extra in [two_stage(loss_row, loss_col, rows)] + ([] if previous is None else [previous]):
-        cand, cost = _with_feasible(cand, cost, extra, cell_cost(w, extra))
+        cand, cost = with_feasible(cand, cost, extra, cell_cost(w, extra))
         anchors = slice(anchors.start, anchors.stop + 1)
     # Zero start prices: starting from a + b costs more bids (results/NOTES.md).
     say("candidates", "two-stage table and candidates: %d per word", cand.shape[1])
