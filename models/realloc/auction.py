@@ -76,7 +76,7 @@ class Auction:
     def assignment(self) -> np.ndarray:
         return self.cand[np.arange(len(self.cand)), self.slot]
 
-    def gap_median(self, q: float = 0.5) -> float:
+    def gap_quantile(self, q: float = 0.5) -> float:
         """The q-quantile (default the median) of the words' best-vs-second-best
         gaps: the starting eps (the mean is dominated by frequent words and
         starts the joint auction far too high)."""

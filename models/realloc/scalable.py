@@ -53,7 +53,7 @@ def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel
     # From the gaps' 90th percentile, not their median: on contended families
     # (V = 100K) the median started a price war, 53M bids in the first run
     # (results/NOTES.md); the 99th percentile starts one on the giant family.
-    A.run(A.gap_median(0.9), eps_min)
+    A.run(A.gap_quantile(0.9), eps_min)
     for _ in range(max_colgen):  # dense pricing is cheap here: V x K
         arg = min_plus(loss, A.price)[1]
         gain = A.values().min(1) - (loss[w, arg] + A.price[arg])
@@ -119,13 +119,14 @@ def solve(
 
     trace = []  # [seconds, cost, lower bound] at each pricing: the certified gap over time
     phases: dict[str, float] = {}  # seconds per phase, summed over the rounds: where the time goes
-    last = [t0]
+    last = t0
 
     def say(phase, msg, *a):
         """Log a line; the time since the last one is `phase`'s."""
+        nonlocal last
         now = time.perf_counter()
-        phases[phase] = phases.get(phase, 0.0) + now - last[0]
-        last[0] = now
+        phases[phase] = phases.get(phase, 0.0) + now - last
+        last = now
         log.info("%7.1f s  " + msg, now - t0, *a)
 
     # Separable prices steer the candidates and the two-stage table. They must
@@ -160,7 +161,7 @@ def solve(
     say("candidates", "two-stage table and candidates: %d per word", cand.shape[1])
     A = Auction(cand, cost, np.ones(R * C, dtype=np.int64), np.zeros(R * C))
     eps_min = rel_tol * float(np.mean(np.min(cost, 1)))
-    A.run(A.gap_median(), eps_min)
+    A.run(A.gap_quantile(), eps_min)
     say("auction", "auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
     t_round = time.perf_counter()
     # Every bound is valid, the separable one too: keep the highest.
@@ -201,7 +202,7 @@ def solve(
             anchors = prune(A, keep, anchors)
         A.reset()  # a cold restart: old prices start price wars (results/NOTES.md)
         try:
-            A.run(A.gap_median(), eps_min)
+            A.run(A.gap_quantile(), eps_min)
         except AuctionStalled:  # the rounds so far keep their table and bound
             say("auction", "stopping: round %d's auction stalled", it + 1)
             break

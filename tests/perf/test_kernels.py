@@ -33,7 +33,7 @@ def test_auction_bidding(benchmark):
 
     def solve():
         a = Auction(cand, cost, np.ones(len(cand), dtype=np.int64), np.zeros(len(cand)))
-        a.run(a.gap_median(), 1e-3)
+        a.run(a.gap_quantile(), 1e-3)
         return a
 
     a = benchmark.pedantic(solve, rounds=3, iterations=1, warmup_rounds=1)  # warm-up compiles
