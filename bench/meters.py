@@ -169,6 +169,8 @@ class CpuShare:
     differ, and a wall-clock budget buys fewer steps on a slower core or
     beside a neighbour, so the tables can show what each run had."""
 
+    MIN_WALL_S = 1.0
+
     def __init__(self):
         import psutil
 
@@ -190,8 +192,12 @@ class CpuShare:
         return total - t["idle"] - t.get("iowait", 0.0), total
 
     def summary(self) -> dict:
+        """The shares are None for a run shorter than MIN_WALL_S: the kernel
+        counts CPU time in ticks (10 ms at the usual 100 Hz), so a 0.02 s run
+        can read 0 or 2.3 cores; at 1 s a tick is 1% of the wall."""
         wall = time.perf_counter() - self._t0
         busy, total = (now - then for now, then in zip(self._host(), self._host0, strict=True))
-        return {"cpu_share": (self._proc_cpu() - self._cpu0) / wall if wall > 0 else None,
-                "host_busy_cores": busy / total * self._psutil.cpu_count() if total > 0 else None,
+        measured = wall >= self.MIN_WALL_S and total > 0
+        return {"cpu_share": (self._proc_cpu() - self._cpu0) / wall if measured else None,
+                "host_busy_cores": busy / total * self._psutil.cpu_count() if measured else None,
                 "gemm_gflops_start": self._gemm0, "gemm_gflops_end": self._gemm()}

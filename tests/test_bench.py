@@ -49,8 +49,10 @@ def test_run_every_model_writes_records_tables_and_plots(tmp_path):
         # Bayes-optimal perplexity is a floor no tiny model gets under.
         assert m["oracle_ppl"] < m["test_ppl"] < 60 * 3
         assert m["train_s"] > 0 and m["tokens_per_s"] > 0 and m["cpu_peak_rss_mb"] > 0
-        # CPU time comes in 10 ms ticks: these tiny runs (0.1 s) may count none; KN's counting may use 2 cores
-        assert 0 <= m["cpu_share"] <= os.cpu_count() + 0.05 and m["host_busy_cores"] >= 0
+        # under 1 s of wall (10 ms CPU ticks) a run's shares are None; KN's counting may use 2 cores
+        assert "cpu_share" in m and "host_busy_cores" in m
+        if m["cpu_share"] is not None:
+            assert 0 <= m["cpu_share"] <= os.cpu_count() + 0.05 and 0 <= m["host_busy_cores"] <= os.cpu_count() + 0.05
         if r["model"] == "kn":  # count-based: stored n-grams are its parameters
             assert r["config"]["model"] == {"order": 5} and m["params_total"] == sum(m["ngrams_per_order"]) - 1
         else:
