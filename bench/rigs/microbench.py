@@ -11,7 +11,7 @@ import torch
 
 import models
 from bench import meters
-from bench.train.step import sgd_step
+from bench.train.step import sgd_step, sparse_rows
 
 BPTT, BATCH = 35, 20  # Kim et al.'s truncated BPTT shape, as in the trainer
 
@@ -36,6 +36,7 @@ class Rig:
         self.device = torch.device(device)
         with self.device:  # parameters allocated on the device directly (a 1.6G model fits once)
             self.model = models.build(name, vocab_size, **config)
+        sparse_rows(self.model, batch * bptt)  # as the trainer does
         self.opt = torch.optim.SGD(self.model.parameters(), lr=1.0)
         ids = zipf_ids(vocab_size, (bptt + 1, batch), seed)  # [T+1, B]
         self.x, self.y = ids[:-1].to(self.device), ids[1:].to(self.device)

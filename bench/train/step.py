@@ -27,6 +27,43 @@ def sgd_step(model, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, state, cli
         nll, state = forward(x, y, detach_state(state))
     opt.zero_grad(set_to_none=True)
     (nll / y.size(1)).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    clip_grad_norm(model.parameters(), clip)
     opt.step()
     return nll.detach(), state
+
+
+def sparse_rows(model: torch.nn.Module, tokens_per_step: int) -> list[str]:
+    """Give every embedding table with more rows than a step has tokens a
+    sparse (row) gradient; returns their names. A dense gradient of a
+    V x d table is zeroed, normed and added to the table at every step
+    (4 passes over V x d floats) although a step touches at most
+    `tokens_per_step` rows: at V = 44K, d = 200 that is 35 MB a pass, a
+    large part of a hierarchical softmax step. Smaller tables (LightRNN's
+    R and C rows, characters) stay dense: there most rows are touched.
+    Not under DDP: NCCL all-reduces no sparse tensors."""
+    names = []
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Embedding) and m.num_embeddings > tokens_per_step:
+            m.sparse = True
+            names.append(name)
+    return names
+
+
+@torch.no_grad()
+def clip_grad_norm(params, clip: float) -> Tensor:
+    """torch.nn.utils.clip_grad_norm_ (total 2-norm over all gradients,
+    scaled down to `clip`), also over sparse gradients, which it rejects.
+    A sparse embedding gradient lists a row once per occurrence: it is
+    coalesced (duplicates summed) first, so its norm is the dense one's."""
+    grads = []
+    for p in params:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+        grads.append(p.grad.values() if p.grad.is_sparse else p.grad)
+    if not grads:
+        return torch.zeros(())
+    total = torch.nn.utils.get_total_norm(grads)
+    torch._foreach_mul_(grads, torch.clamp(clip / (total + 1e-6), max=1.0))
+    return total

@@ -29,7 +29,7 @@ from bench.train.checkpoint import save as save_checkpoint
 from bench.train.config import TrainConfig
 from bench.train.evaluate import evaluate
 from bench.train.result import Result, cpu_alloc_failed, final_metrics
-from bench.train.step import sgd_step
+from bench.train.step import sgd_step, sparse_rows
 from datasets.batching import batchify, bptt_batches, num_batches
 from models import detach_state
 
@@ -93,6 +93,8 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
     # Data-parallel (bench/train/distributed.py): DDP averages gradients over ranks;
     # rank r trains on its contiguous shard = columns [r*B/W, (r+1)*B/W) of the global batch.
     world = distributed.world_size()
+    if world == 1:
+        sparse_rows(model, cfg.batch_size * cfg.bptt)  # V-row input tables: sparse gradients
     step_model = distributed.wrap_ddp(model, device)
     local_b = cfg.batch_size // world
     shard = distributed.shard_stream(corpus.train, distributed.rank(), world, cfg.batch_size)
