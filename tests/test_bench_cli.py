@@ -163,3 +163,7 @@ def test_a_renewed_model_counts_only_runs_from_its_commit_on():
     assert not suite.done([rec(parent)], run, {"hsm": head})  # made before the renewal: run again
     assert not suite.done([rec(None)], run, {"hsm": head})
     assert suite.done([rec(parent)], run, {"lstm": head})  # another model's renewal
+    # a renewal for one corpus: the other corpus's runs still count; both renewals apply
+    assert not suite.done([rec(parent)], run, {"hsm@ptb": head}) and suite.done([rec(parent)], run, {"hsm@brown": head})
+    assert not suite.done([rec(parent)], run, {"hsm": parent, "hsm@ptb": head})
+    assert not suite.done([rec(parent)], run, {"hsm": head, "hsm@ptb": parent})

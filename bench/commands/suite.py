@@ -47,9 +47,11 @@ SUITES = {
                             dict(model="lightrnn", preset="cpu-rounds-100", datasets=["ptb"]),
                             dict(model="lightrnn", preset="cpu-rounds-400", datasets=["ptb"])],
                      sizes=["cpu-rounds-100", "cpu-rounds", "cpu-rounds-400"],
-                     # Runs of these models count only from this commit on: the HSM's CPU output
-                     # became one GEMM per class (2-3x the tokens/s; the runs before ran slower).
-                     renewed={"hsm": "c6c6b22", "chsm": "c6c6b22"}),
+                     # Runs of these models (on this corpus: "model@corpus") count only from this
+                     # commit on. c6c6b22: the HSM's CPU output became one GEMM per class (2-3x the
+                     # tokens/s). 0e5f672: sparse gradients for the V-row input table, ~1.2x the HSM's
+                     # tokens/s at Brown's V = 44K; within noise at PTB's 10K and for the full softmax.
+                     renewed={"hsm": "c6c6b22", "chsm": "c6c6b22", "hsm@brown": "0e5f672"}),
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
     # 20 minutes a run: ~8 PTB epochs of LightRNN, room for 2-3 plateau rounds.
@@ -103,7 +105,7 @@ def report(name: str, results: Path) -> Path:
     log = results / "records.jsonl"
     renewed = SUITES[name].get("renewed", {})
     ours = [r for r in records.read(log) if any(_is(r, run) for run in plan(name))
-            and (r["model"] not in renewed or _descends(r.get("git_sha"), renewed[r["model"]]))] if log.exists() else []
+            and _current(r, renewed)] if log.exists() else []
     text = suite_tables.render(ours, sizes=SUITES[name].get("sizes")) if ours else "# Suite results\n\nno runs yet\n"
     records.write_text_atomic(results / "suite.md", text)
     for path in plots.suite_curves(ours, results / "plots"):
@@ -121,9 +123,14 @@ def _is(r: dict, run: dict) -> bool:
 def done(rows: list[dict], run: dict, renewed: dict | None = None) -> bool:
     """Whether `run` already has a record that ended for good (made at or after
     the commit `renewed` names for its model, if it names one)."""
-    since = (renewed or {}).get(run["model"])
-    return any(_is(r, run) and r["status"] in FINAL and (since is None or _descends(r.get("git_sha"), since))
-               for r in rows)
+    return any(_is(r, run) and r["status"] in FINAL and _current(r, renewed or {}) for r in rows)
+
+
+def _current(r: dict, renewed: dict) -> bool:
+    """Whether record `r` was made at or after every renewal of its model
+    (`renewed` keys: "model", or "model@corpus" for one corpus only)."""
+    return all(_descends(r.get("git_sha"), since)
+               for key in (r["model"], f"{r['model']}@{r['dataset']}") if (since := renewed.get(key)))
 
 
 @functools.cache
