@@ -106,7 +106,7 @@ def test_suite_tables_average_over_seeds():
                 "run_id": f"{model}{seed}{preset}", "git_sha": "abc", "env": {"device": "cpu", "device_name": "x"},
                 "config": {"model": {"embedding_dim": dim}},
                 "metrics": {"test_ppl": ppl, "valid_ppl": ppl + 5, "params_total": 1000 * dim, "realloc_ratio": 0.02,
-                            "tokens_per_s": 1000.0 + seed, "host_busy_cores": 1.0 + seed,
+                            "tokens_per_s": 1000.0 + seed, "cpu_share": 0.9 + seed / 20, "host_busy_cores": 1.0 + seed,
                             "gemm_gflops_start": 80.0},
                 "curve": [[0, 0.0, 900.0], [10, 50.0, ppl + 30], [20, 100.0, ppl + 5]]}
 
@@ -120,8 +120,9 @@ def test_suite_tables_average_over_seeds():
     t3 = suite_tables.table3(recs)
     # target: the HSM's mean final valid ppl, (105 + 115) / 2; only its seed 0 gets there (at 100 s)
     assert "target 110.0" in t3 and "| 100.0 (n=1); 1 of 2 reached |" in t3 and "| cpu | 125.0 (n=1) | -; 0 of 1" in t3
-    assert "| 2.00 (n=1) | 1000 (n=1) | 1.00 (n=1) | 80 (n=1) | oom |" in t3  # a failed run is a status, not a missing row
-    assert "| 1000 ± 1 (n=2) | 1.50 ± 0.71 (n=2) | 80 ± 0 (n=2) | - |" in t3  # throughput, and how busy the machine was
+    assert "| 2.00 (n=1) | 1000 (n=1) | 0.90 (n=1) | 1.00 (n=1) | 80 (n=1) | oom |" in t3  # a failed run is a status, not a missing row
+    # throughput, the run's own share of a core, and how busy the machine was
+    assert "| 1000 ± 1 (n=2) | 0.93 ± 0.04 (n=2) | 1.50 ± 0.71 (n=2) | 80 ± 0 (n=2) | - |" in t3
     t2 = suite_tables.table2(recs, ["small", "cpu", "absent"])
     assert "| 100 | small | 150.0 (n=1) | 100.0K | - |" in t2 and "| 200 | cpu | 120.0 (n=1) | 200.0K | oom |" in t2
     assert "absent" not in t2 and "no-move" not in t2

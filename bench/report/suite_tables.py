@@ -71,7 +71,8 @@ def table5(records) -> str:
 def table3(records, baseline: str = "hsm") -> str:
     """Seconds (training + reallocation) to reach the baseline's final valid PPL
     (its mean over seeds), the reallocation/training ratio, the training
-    throughput, how busy the machine was and its core's sgemm rate
+    throughput, the run's own CPU share (below ~0.95: it waited for a core),
+    how busy the machine was and its core's sgemm rate
     (meters.CpuShare: a budget buys fewer steps beside a neighbour or on a
     slower machine), over seeds."""
     groups = per_seed(records)
@@ -92,11 +93,12 @@ def table3(records, baseline: str = "hsm") -> str:
                          f"{mean_sd(reached)}; {len(reached)} of {len(runs)} reached" if target else DASH,
                          mean_sd([100 * (r["metrics"].get("realloc_ratio") or 0) for r in runs], 2),
                          mean_sd([r["metrics"].get("tokens_per_s") for r in runs], 0),
+                         mean_sd([r["metrics"].get("cpu_share") for r in runs], 2),
                          mean_sd([r["metrics"].get("host_busy_cores") for r in runs], 2),
                          mean_sd([r["metrics"].get("gemm_gflops_start") for r in runs], 0),
                          _failed(cell) or DASH])
         head = ["model", "preset", "final valid PPL", "seconds to target", "realloc / training (%)",
-                "train tokens/s", "machine's busy cores", "sgemm GFLOP/s at start", "not ok"]
+                "train tokens/s", "its CPU share", "machine's busy cores", "sgemm GFLOP/s at start", "not ok"]
         out.append(f"**{d}**, target {target:.1f}\n\n{_md(head, rows)}" if target else f"**{d}**: no {baseline} run")
     return "\n\n".join(out) + "\n"
 
