@@ -65,5 +65,7 @@ def clip_grad_norm(params, clip: float) -> Tensor:
     if not grads:
         return torch.zeros(())
     total = torch.nn.utils.get_total_norm(grads)
+    # torch's clip_grads_with_norm_ scales as here but multiplies the sparse tensor
+    # itself, which marks it uncoalesced again: scale its values in place instead.
     torch._foreach_mul_(grads, torch.clamp(clip / (total + 1e-6), max=1.0))
     return total
