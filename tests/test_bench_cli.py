@@ -168,3 +168,19 @@ def test_a_renewed_model_counts_only_runs_from_its_commit_on():
     assert not suite.done([rec(parent)], run, {"hsm@ptb": head}) and suite.done([rec(parent)], run, {"hsm@brown": head})
     assert not suite.done([rec(parent)], run, {"hsm": parent, "hsm@ptb": head})
     assert not suite.done([rec(parent)], run, {"hsm": head, "hsm@ptb": parent})
+
+
+def test_a_run_short_of_its_core_is_run_again():
+    from bench.commands import suite
+
+    run = {"dataset": "ptb", "model": "hsm", "seed": 0, "preset": "cpu"}
+
+    def rec(share, model="hsm"):
+        return {**run, "model": model, "status": "ok", "metrics": {"cpu_share": share}}
+
+    assert not suite.done([rec(0.75)], run)  # 3/4 of a core: a quarter of its budget lost
+    assert suite.done([rec(suite.MIN_CPU_SHARE)], run) and suite.done([rec(1.0)], run)
+    assert suite.done([rec(None)], run) and suite.done([{**run, "status": "ok"}], run)  # before the meter
+    assert suite.done([rec(0.75), rec(0.98)], run)  # the rerun counts
+    kn = {**run, "model": suite.KN}
+    assert suite.done([rec(0.5, suite.KN)], kn)  # no budget: its share changes nothing

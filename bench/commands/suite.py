@@ -27,6 +27,11 @@ from bench.report.records import REPO
 # A run ends "for good" with these statuses; any other (interrupted, or no
 # record at all) is run again, resuming from its checkpoint.
 FINAL = ("ok", "oom", "diverged")
+# A trained run that had less than this share of its core (its CPU seconds over
+# its wall, `metrics.cpu_share`) is run again: its budget bought less training,
+# so its perplexity and its time to a target are not the model's. Records older
+# than the meter (no share) and Kneser-Ney (no budget) count as they are.
+MIN_CPU_SHARE = 0.9
 
 SUITES = {
     # Every model on the two real corpora at hand, on one thread each: 30 minutes
@@ -122,8 +127,15 @@ def _is(r: dict, run: dict) -> bool:
 
 def done(rows: list[dict], run: dict, renewed: dict | None = None) -> bool:
     """Whether `run` already has a record that ended for good (made at or after
-    the commit `renewed` names for its model, if it names one)."""
-    return any(_is(r, run) and r["status"] in FINAL and _current(r, renewed or {}) for r in rows)
+    the commit `renewed` names for its model, if it names one, and with its core)."""
+    return any(_is(r, run) and r["status"] in FINAL and _current(r, renewed or {}) and not short_of_core(r)
+               for r in rows)
+
+
+def short_of_core(r: dict) -> bool:
+    """Whether record `r` is of a trained run that lacked its core (MIN_CPU_SHARE)."""
+    share = (r.get("metrics") or {}).get("cpu_share")
+    return r["model"] != KN and share is not None and share < MIN_CPU_SHARE
 
 
 def _current(r: dict, renewed: dict) -> bool:
@@ -166,7 +178,8 @@ def handle(args) -> int:
             raise ValueError(f"--models: {unknown} not in suite {args.name}; its models: {sorted({r['model'] for r in runs})}")
         runs = [r for r in runs if r["model"] in only]
     log = results / "records.jsonl"
-    todo = [r for r in runs if not done(records.read(log) if log.exists() else [], r, s.get("renewed"))]
+    rows = records.read(log) if log.exists() else []
+    todo = [r for r in runs if not done(rows, r, s.get("renewed"))]
     print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
           f"{budget:.0f} s each -> {results}", flush=True)
     if args.report:
@@ -174,7 +187,9 @@ def handle(args) -> int:
         return 0
     if args.dry_run:
         for r in runs:
-            print(f"  {'todo' if r in todo else 'done'} {r['dataset']} {r['model']} {r['preset']} seed {r['seed']}")
+            short = [x["metrics"]["cpu_share"] for x in rows if _is(x, r) and short_of_core(x)]
+            state = "done" if r not in todo else f"rerun (had {short[-1]:.2f} of its core)" if short else "todo"
+            print(f"  {state} {r['dataset']} {r['model']} {r['preset']} seed {r['seed']}")
         return 0
     failed = 0
     for k, run in enumerate(todo):
