@@ -32,43 +32,28 @@ from .candidates import add_violators, prune, with_feasible
 log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve takes many minutes
 
 
-def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel_tol: float = 1e-5, max_colgen: int = 10,
-              coarse: int = 4, min_words: int = 5000):
+def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel_tol: float = 1e-5, max_colgen: int = 10):
     """Row-only problem: words -> K groups of capacity `cap`. feasible [V]: a
     group per word respecting capacity. Returns (prices [K], groups [V], bound).
     Candidates are each word's k best groups, refreshed under the current
     prices until no word has a better group outside them. k = 32, not 8: on
     real PTB tables (every row full) 8 left each round's prices so far from
     the last candidates' that 10 rounds ended with every word off its best
-    row and a bound of -1.8e8 against a cost of 2.8e6.
-    Warm start: while V / coarse >= min_words, the prices start from those of
-    a random 1/coarse of the words with capacity scaled alike (solved the same
-    way, recursively). A sample sees the same contention, so its prices are
-    near these; from zero, word groups that want the same rows fight a price
-    war one eps at a time (results/NOTES.md). Deterministic: the sample's seed is V."""
+    row and a bound of -1.8e8 against a cost of 2.8e6."""
     V, K = loss.shape
     w = np.arange(V)
     k = min(k, K)
-    price = np.zeros(K)
-    warm = V // coarse >= min_words
-    if warm:
-        n = V // coarse
-        sub = np.sort(np.random.default_rng(V).choice(V, n, replace=False))
-        sub_cap = -(-cap * n // V)  # ceil: K * sub_cap >= n, so arange(n) // sub_cap is feasible
-        price = transport(loss[sub], sub_cap, np.arange(n) // sub_cap, k, rel_tol, max_colgen, coarse, min_words)[0]
 
     def candidates(price):
         cand = topk_smallest(loss, price, k)
         return with_feasible(cand, np.take_along_axis(loss, cand, 1).astype(np.float64), feasible, loss[w, feasible])
 
-    A = Auction(*candidates(price), np.full(K, cap), price)
+    A = Auction(*candidates(np.zeros(K)), np.full(K, cap), np.zeros(K))
     eps_min = rel_tol * float(np.mean(np.min(A.cost, 1)))
-    # Cold, from the gaps' 90th percentile, not their median: on contended
-    # families (V = 100K) the median started a price war, 53M bids in the first
-    # run (results/NOTES.md); the 99th percentile starts one on the giant
-    # family. Warm, a tenth of the median: the sample's prices need only a
-    # nudge, and a large eps would undo them.
-    A.run(0.1 * A.gap_quantile(0.5) if warm else A.gap_quantile(0.9), eps_min)
+    # From the gaps' 90th percentile, not their median: on contended families
+    # (V = 100K) the median started a price war, 53M bids in the first run
+    # (results/NOTES.md); the 99th percentile starts one on the giant family.
+    A.run(A.gap_quantile(0.9), eps_min)
     for _ in range(max_colgen):  # dense pricing is cheap here: V x K
         arg = min_plus(loss, A.price)[1]
         gain = A.values().min(1) - (loss[w, arg] + A.price[arg])
