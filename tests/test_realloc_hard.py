@@ -158,8 +158,8 @@ def test_transport_is_certified_against_scipy(family):
     """The row-only transport against its exact optimum: scipy's assignment
     with each row copied into its C slots. Its bound within 5e-4 below the
     optimum (the separable bound's use), its groups within 1% above (they
-    only seed the two-stage table; the prices are lowered after the auction,
-    so its groups are not exact: 0.3-0.6% above at V = 2000)."""
+    only seed the two-stage table, and they are not exact: 0.3-0.6% above
+    the optimum at V = 2000 on these families)."""
     from scipy.optimize import linear_sum_assignment
 
     inst = make_instance(2000, seed=11, family=family)
