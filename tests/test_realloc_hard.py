@@ -169,7 +169,7 @@ def test_transport_is_certified_against_scipy(family):
     slots = np.repeat(Lr.astype(np.float64), C, axis=1)  # [V, R * C]: slot j is row j // C
     opt = slots[linear_sum_assignment(slots)].sum()
     w = np.arange(V)
-    price, rows, lb = scalable.transport(Lr, C, w // C, rel_tol=1e-4)
+    _, rows, lb = scalable.transport(Lr, C, w // C, rel_tol=1e-4)
     cost = Lr[w, rows].sum(dtype=np.float64)
     assert np.bincount(rows, minlength=R).max() <= C
     assert opt * (1 - 5e-4) <= lb <= opt * (1 + 1e-9) and opt <= cost * (1 + 1e-9) <= opt * (1 + 1e-2)

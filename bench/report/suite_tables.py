@@ -71,7 +71,8 @@ def table5(records) -> str:
 def table3(records, baseline: str = "hsm") -> str:
     """Seconds (training + reallocation) to reach the baseline's final valid PPL
     (its mean over seeds), the reallocation/training ratio, the training
-    throughput, the run's own CPU share (below ~0.95: it waited for a core),
+    throughput, the run's own CPU share (below the suite's MIN_CPU_SHARE, 0.9,
+    it waited for a core and is run again),
     how busy the machine was and its core's sgemm rate
     (meters.CpuShare: a budget buys fewer steps beside a neighbour or on a
     slower machine), over seeds."""
