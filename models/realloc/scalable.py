@@ -24,44 +24,43 @@ import time
 import numpy as np
 
 from . import _rowops
-from ._rowops import topk_smallest
+from ._evict import eps_violators, evict_phase
+from ._rowops import in_parallel, topk_smallest
 from .auction import Auction, AuctionStalled
-from .bounds import cell_bound, min_plus, price_cells, transport_bound
+from .bounds import cell_bound, price_cells, transport_bound
 from .candidates import add_violators, prune, with_feasible
 
 log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve takes many minutes
 
 
-def transport(loss: np.ndarray, cap: int, feasible: np.ndarray, k: int = 32, rel_tol: float = 1e-5, max_colgen: int = 10):
-    """Row-only problem: words -> K groups of capacity `cap`. feasible [V]: a
-    group per word respecting capacity. Returns (prices [K], groups [V], bound).
-    Candidates are each word's k best groups, refreshed under the current
-    prices until no word has a better group outside them. k = 32, not 8: on
-    real PTB tables (every row full) 8 left each round's prices so far from
-    the last candidates' that 10 rounds ended with every word off its best
-    row and a bound of -1.8e8 against a cost of 2.8e6."""
+def transport(loss: np.ndarray, cap: int, rel_tol: float = 1e-5, theta: float = 4.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Row-only problem: words -> K groups holding `cap` each, by the
+    group-level auction of _evict.py, dense over all K groups (no candidate
+    lists, so no column generation). Returns (prices [K], groups [V], bound).
+
+    eps starts at the 90th percentile of the words' best-vs-second-best gaps
+    and shrinks by `theta` a phase down to rel_tol x the mean per-word cost;
+    between phases the words more than eps above their best group move to
+    it. The bound's slack is then at most (V + D) x the last eps."""
     V, K = loss.shape
-    w = np.arange(V)
-    k = min(k, K)
-
-    def candidates(price):
-        cand = topk_smallest(loss, price, k)
-        return with_feasible(cand, np.take_along_axis(loss, cand, 1).astype(np.float64), feasible, loss[w, feasible])
-
-    A = Auction(*candidates(np.zeros(K)), np.full(K, cap), np.zeros(K))
-    eps_min = rel_tol * float(np.mean(np.min(A.cost, 1)))
-    # From the gaps' 90th percentile, not their median: on contended families
-    # (V = 100K) the median started a price war, 53M bids in the first run
-    # (results/NOTES.md); the 99th percentile starts one on the giant family.
-    A.run(A.gap_quantile(0.9), eps_min)
-    for _ in range(max_colgen):  # dense pricing is cheap here: V x K
-        arg = min_plus(loss, A.price)[1]
-        gain = A.values().min(1) - (loss[w, arg] + A.price[arg])
-        if not (gain > eps_min).any():
+    n_all = K * cap
+    if n_all < V:
+        raise ValueError(f"{K} groups of {cap} cannot hold {V} words")
+    two = np.zeros((V, 2), np.float32)  # each word's two smallest losses, in chunks: no [V, K] copy
+    for s in range(0, V, 65536) if K > 1 else ():
+        two[s : s + 65536] = np.partition(loss[s : s + 65536], 1, axis=1)[:, :2]
+    eps = float(np.quantile(two[:, 1] - two[:, 0], 0.9))
+    eps_min = max(rel_tol * float(two[:, 0].mean(dtype=np.float64)), 1e-12)
+    price = np.zeros(K)
+    grp = np.concatenate([np.argmin(loss, 1), np.zeros(n_all - V, np.int64)])  # dummies start in group 0
+    movers = np.empty(0, np.int64)
+    while True:
+        evict_phase(loss, cap, price, grp, max(eps, eps_min), movers)
+        if eps <= eps_min:
             break
-        A.replace_candidates(*candidates(A.price))
-        A.run(max(eps_min, float(np.median(gain[gain > eps_min]))), eps_min)
-    return A.price, A.assignment(), transport_bound(loss, cap, A.price)
+        eps = max(eps / theta, eps_min)
+        movers = np.concatenate(in_parallel(lambda lo, hi, e=eps: eps_violators(loss, price, grp, e, lo, hi), n_all))
+    return price, grp[:V], transport_bound(loss, cap, price)
 
 
 def two_stage(loss_row: np.ndarray, loss_col: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -114,7 +113,6 @@ def solve(
     V, R = loss_row.shape
     C = loss_col.shape[1]
     w = np.arange(V)
-    ident = np.arange(V)  # a feasible table for the transports' first edges
     t0 = time.perf_counter()
 
     trace = []  # [seconds, cost, lower bound] at each pricing: the certified gap over time
@@ -135,9 +133,9 @@ def solve(
     # feasible one) are the duals of that restricted graph; where whole word
     # groups want the same rows they are far from dual-optimal, and their
     # bound went negative.
-    a, rows, lb_r = transport(loss_row, C, ident // C, rel_tol=1e-3)
+    a, rows, lb_r = transport(loss_row, C, rel_tol=1e-3)
     say("row transport", "row transport: bound %.6g", lb_r)
-    b, _, lb_c = transport(loss_col, R, ident % C, rel_tol=1e-3)
+    b, _, lb_c = transport(loss_col, R, rel_tol=1e-3)
     say("column transport", "column transport: separable bound %.6g", lb_r + lb_c)
     tr, tc = topk_smallest(loss_row, a, min(kr, R)), topk_smallest(loss_col, b, min(kc, C))
     cand = (tr[:, :, None] * C + tc[:, None, :]).reshape(V, -1)

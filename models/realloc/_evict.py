@@ -1,0 +1,133 @@
+"""Compiled (numba) loops of the transports' group-level auction (scalable.transport).
+
+Words -> K groups holding `cap` each. Where the word auction has each word
+bid alone, here an overfull group prices itself: it finds every member's
+exit margin (best other group's loss + price, minus its own), sends off its
+m = count - cap members of smallest margin to their best other groups at
+once, and raises its price by the (m+1)-th smallest margin plus eps. The
+members it keeps then stay within eps of their best group. Near-identical
+words of one semantic group all want the same rows; bidding one at a time
+they raised those rows' prices an eps at a time (a bound of -1.8e8 at
+V = 200K, results/NOTES.md), while a group's eviction moves its price to
+its competitors' in one step.
+
+The D = K * cap - V spare places go to dummy words of zero loss, ids V..V+D-1:
+every group ends full, so a group with spare places is one holding dummies,
+and eps-slackness for those keeps its price within eps of the cheapest, which
+the bound's D * min(price) term needs.
+
+Shapes: loss [V, K] float32; price [K] float64; grp [V + D] int64 (groups of
+the words, then of the dummies).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _best_other(loss, price, w, skip):
+    """(min over groups j != skip of loss[w, j] + price[j], that j); a dummy's loss is 0."""
+    best, arg = np.inf, -1
+    if w >= loss.shape[0]:
+        for j in range(len(price)):
+            if j != skip and price[j] < best:
+                best, arg = price[j], j
+        return best, arg
+    row = loss[w]
+    for j in range(len(price)):
+        v = row[j] + price[j]
+        if j != skip and v < best:
+            best, arg = v, j
+    return best, arg
+
+
+@njit(cache=True, nogil=True)
+def _own(loss, w, g):
+    return loss[w, g] if w < loss.shape[0] else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _move(nxt, prv, head, cnt, grp, w, g):
+    """Take w out of its group's doubly linked member list and put it at g's head."""
+    o = grp[w]
+    if prv[w] >= 0:
+        nxt[prv[w]] = nxt[w]
+    else:
+        head[o] = nxt[w]
+    if nxt[w] >= 0:
+        prv[nxt[w]] = prv[w]
+    cnt[o] -= 1
+    nxt[w], prv[w] = head[g], -1
+    if head[g] >= 0:
+        prv[head[g]] = w
+    head[g] = w
+    cnt[g] += 1
+    grp[w] = g
+
+
+@njit(cache=True, nogil=True)
+def evict_phase(loss, cap, price, grp, eps, movers):
+    """One eps phase: each word in `movers` goes to its best group, then
+    overfull groups evict (FIFO) until none is left. Prices only rise.
+    Returns the number of evictions."""
+    n_all, K = len(grp), len(price)
+    nxt = np.full(n_all, -1, np.int64)
+    prv = np.full(n_all, -1, np.int64)
+    head = np.full(K, -1, np.int64)
+    cnt = np.zeros(K, np.int64)
+    for w in range(n_all):
+        g = grp[w]
+        nxt[w] = head[g]
+        if head[g] >= 0:
+            prv[head[g]] = w
+        head[g] = w
+        cnt[g] += 1
+    for w in movers:
+        _move(nxt, prv, head, cnt, grp, w, _best_other(loss, price, w, -1)[1])
+    queue = np.empty(K, np.int64)  # ring of overfull groups, each once
+    queued = cnt > cap
+    n_q = 0
+    for g in range(K):
+        if queued[g]:
+            queue[n_q] = g
+            n_q += 1
+    q_head = 0
+    evictions = 0
+    mem = np.empty(n_all, np.int64)
+    margin = np.empty(n_all)
+    dest = np.empty(n_all, np.int64)
+    while n_q > 0:
+        i = queue[q_head]
+        q_head = (q_head + 1) % K
+        n_q -= 1
+        queued[i] = False
+        n, m = cnt[i], cnt[i] - cap
+        evictions += 1
+        w = head[i]
+        for k in range(n):
+            v, j = _best_other(loss, price, w, i)
+            mem[k], margin[k], dest[k] = w, v - (_own(loss, w, i) + price[i]), j
+            w = nxt[w]
+        order = np.argsort(margin[:n])
+        price[i] += margin[order[m]] + eps  # the kept members' smallest margin, less eps
+        for q in range(m):
+            x = order[q]
+            j = dest[x]
+            _move(nxt, prv, head, cnt, grp, mem[x], j)
+            if cnt[j] > cap and not queued[j]:
+                queued[j] = True
+                queue[(q_head + n_q) % K] = j
+                n_q += 1
+    return evictions
+
+
+@njit(cache=True, nogil=True)
+def eps_violators(loss, price, grp, eps, lo, hi):
+    """Words and dummies in [lo, hi) more than eps above their best group. [n] ids."""
+    bad = np.zeros(hi - lo, np.bool_)
+    for w in range(lo, hi):
+        g = grp[w]
+        bad[w - lo] = _own(loss, w, g) + price[g] > _best_other(loss, price, w, -1)[0] + eps
+    return lo + np.flatnonzero(bad)
