@@ -68,10 +68,61 @@ def _move(nxt, prv, head, cnt, grp, w, g):
 
 
 @njit(cache=True, nogil=True)
-def evict_phase(loss, cap, price, grp, eps, movers):
-    """One eps phase: each word in `movers` goes to its best group, then
-    overfull groups evict (FIFO) until none is left. Prices only rise.
-    Returns the number of evictions."""
+def _heap_down(hv, hx, h, i):
+    """Sift i down a max-heap of h values hv (items hx)."""
+    while True:
+        c = 2 * i + 1
+        if c >= h:
+            return
+        if c + 1 < h and hv[c + 1] > hv[c]:
+            c += 1
+        if hv[c] <= hv[i]:
+            return
+        hv[i], hv[c] = hv[c], hv[i]
+        hx[i], hx[c] = hx[c], hx[i]
+        i = c
+
+
+@njit(cache=True, nogil=True)
+def _smallest_margins(loss, price, i, mem, lower, n, keep, exit_val, exit_arg, hv, hx):
+    """The `keep` smallest exit margins of group i's n members mem [n], whose
+    lower bounds are lower [n]: a member's cached exit (exit_val, exit_arg)
+    only rises while it stays (prices only rise), so members are taken in
+    order of their bound, and only those whose cached group got dearer are
+    scanned again (O(K)); the rest are skipped once the bound passes the
+    keep-th margin. Leaves a max-heap of (margin hv, index into mem hx)."""
+    own_price = price[i]
+    h = 0
+    for x in np.argsort(lower[:n]):
+        if h == keep and lower[x] >= hv[0]:
+            break
+        w = mem[x]
+        a = exit_arg[w]
+        if a >= 0 and _own(loss, w, a) + price[a] == exit_val[w]:
+            margin = lower[x]
+        else:
+            exit_val[w], exit_arg[w] = _best_other(loss, price, w, i)
+            margin = exit_val[w] - (_own(loss, w, i) + own_price)
+        if h < keep:
+            hv[h], hx[h] = margin, x
+            h += 1
+            j = h - 1
+            while j > 0 and hv[(j - 1) // 2] < hv[j]:  # sift up
+                p = (j - 1) // 2
+                hv[p], hv[j] = hv[j], hv[p]
+                hx[p], hx[j] = hx[j], hx[p]
+                j = p
+        elif margin < hv[0]:
+            hv[0], hx[0] = margin, x
+            _heap_down(hv, hx, h, 0)
+
+
+@njit(cache=True, nogil=True)
+def evict_phase(loss, cap, price, grp, eps, movers, exit_val, exit_arg):
+    """One eps phase: each word in `movers` goes to its cached best other
+    group, then overfull groups evict (FIFO) until none is left. Prices only
+    rise. exit_val / exit_arg [V + D]: each word's best other group and its
+    loss + price when last scanned (-1: never). Returns the number of evictions."""
     n_all, K = len(grp), len(price)
     nxt = np.full(n_all, -1, np.int64)
     prv = np.full(n_all, -1, np.int64)
@@ -85,7 +136,8 @@ def evict_phase(loss, cap, price, grp, eps, movers):
         head[g] = w
         cnt[g] += 1
     for w in movers:
-        _move(nxt, prv, head, cnt, grp, w, _best_other(loss, price, w, -1)[1])
+        _move(nxt, prv, head, cnt, grp, w, exit_arg[w])
+        exit_arg[w] = -1  # its exits now exclude its new group instead
     queue = np.empty(K, np.int64)  # ring of overfull groups, each once
     queued = cnt > cap
     n_q = 0
@@ -96,8 +148,9 @@ def evict_phase(loss, cap, price, grp, eps, movers):
     q_head = 0
     evictions = 0
     mem = np.empty(n_all, np.int64)
-    margin = np.empty(n_all)
-    dest = np.empty(n_all, np.int64)
+    lower = np.empty(n_all)
+    hv = np.empty(n_all)
+    hx = np.empty(n_all, np.int64)
     while n_q > 0:
         i = queue[q_head]
         q_head = (q_head + 1) % K
@@ -107,15 +160,16 @@ def evict_phase(loss, cap, price, grp, eps, movers):
         evictions += 1
         w = head[i]
         for k in range(n):
-            v, j = _best_other(loss, price, w, i)
-            mem[k], margin[k], dest[k] = w, v - (_own(loss, w, i) + price[i]), j
+            mem[k] = w
+            lower[k] = exit_val[w] - (_own(loss, w, i) + price[i]) if exit_arg[w] >= 0 else -np.inf
             w = nxt[w]
-        order = np.argsort(margin[:n])
-        price[i] += margin[order[m]] + eps  # the kept members' smallest margin, less eps
-        for q in range(m):
-            x = order[q]
-            j = dest[x]
-            _move(nxt, prv, head, cnt, grp, mem[x], j)
+        _smallest_margins(loss, price, i, mem, lower, n, m + 1, exit_val, exit_arg, hv, hx)
+        price[i] += hv[0] + eps  # the kept members' smallest margin, less eps
+        for q in range(1, m + 1):  # the heap's root stays; the other m leave
+            w = mem[hx[q]]
+            j = exit_arg[w]
+            _move(nxt, prv, head, cnt, grp, w, j)
+            exit_arg[w] = -1
             if cnt[j] > cap and not queued[j]:
                 queued[j] = True
                 queue[(q_head + n_q) % K] = j
@@ -124,10 +178,12 @@ def evict_phase(loss, cap, price, grp, eps, movers):
 
 
 @njit(cache=True, nogil=True)
-def eps_violators(loss, price, grp, eps, lo, hi):
-    """Words and dummies in [lo, hi) more than eps above their best group. [n] ids."""
+def eps_violators(loss, price, grp, eps, exit_val, exit_arg, lo, hi):
+    """Scan the exits of words and dummies [lo, hi) afresh (exit_val,
+    exit_arg); return those more than eps above their best group. [n] ids."""
     bad = np.zeros(hi - lo, np.bool_)
     for w in range(lo, hi):
         g = grp[w]
-        bad[w - lo] = _own(loss, w, g) + price[g] > _best_other(loss, price, w, -1)[0] + eps
+        exit_val[w], exit_arg[w] = _best_other(loss, price, w, g)
+        bad[w - lo] = _own(loss, w, g) + price[g] > exit_val[w] + eps
     return lo + np.flatnonzero(bad)

@@ -3,8 +3,8 @@ column generation, bounded by LP duality.
 
 1. Separable prices: the row-only problem (each row holds <= C words) and the
    column-only problem (each column <= R) are transportation problems; a
-   auction on each, with column generation until no word has a better group
-   outside its candidates, gives prices a [R], b [C] (and the separable bound).
+   group-level auction on each (`transport`: an overfull group evicts its
+   excess at once) gives prices a [R], b [C] (and the separable bound).
 2. Candidates: each word's kr best rows (under loss_row + a) x kc best
    columns (under loss_col + b), plus its cell in the two-stage table (rows
    from the transportation, columns greedily within each row: a complete
@@ -53,13 +53,18 @@ def transport(loss: np.ndarray, cap: int, rel_tol: float = 1e-5, theta: float = 
     eps_min = max(rel_tol * float(two[:, 0].mean(dtype=np.float64)), 1e-12)
     price = np.zeros(K)
     grp = np.concatenate([np.argmin(loss, 1), np.zeros(n_all - V, np.int64)])  # dummies start in group 0
-    movers = np.empty(0, np.int64)
+    exit_val, exit_arg = np.zeros(n_all), np.full(n_all, -1, np.int64)  # each word's best other group
+
+    def scan(e):  # every exit afresh; the words more than e above their best group
+        return np.concatenate(in_parallel(lambda lo, hi: eps_violators(loss, price, grp, e, exit_val, exit_arg, lo, hi), n_all))
+
+    movers = scan(eps)  # none: each word starts in its best group
     while True:
-        evict_phase(loss, cap, price, grp, max(eps, eps_min), movers)
+        evict_phase(loss, cap, price, grp, max(eps, eps_min), movers, exit_val, exit_arg)
         if eps <= eps_min:
             break
         eps = max(eps / theta, eps_min)
-        movers = np.concatenate(in_parallel(lambda lo, hi, e=eps: eps_violators(loss, price, grp, e, lo, hi), n_all))
+        movers = scan(eps)
     return price, grp[:V], transport_bound(loss, cap, price)
 
 
