@@ -149,7 +149,8 @@ def test_bench_realloc_prints_json(capsys, tmp_path):
 
 def test_bench_realloc_results_keep_records_and_a_table(capsys, tmp_path):
     """--results appends one record per run and renders the table from them:
-    'vs exact' compares with the exact optimum of the same instance."""
+    'vs exact' compares with the exact optimum of the same instance in the
+    same R x C table, never across shapes."""
     from bench.report import realloc_report
 
     for method in ("exact", "auction", "greedy-paper"):
@@ -159,13 +160,17 @@ def test_bench_realloc_results_keep_records_and_a_table(capsys, tmp_path):
     opt, auction, greedy = (r["metrics"] for r in recs)
     assert auction["trace"] and all(b <= opt["cost"] + 1e-6 for _, _, b in auction["trace"])
     # The method column names a fallback after "->" (the greedy may keep the previous table).
-    rows = {line.split("|")[2].split(" -> ")[0].strip(): [c.strip() for c in line.split("|")[1:-1]]
+    rows = {line.split("|")[3].split(" -> ")[0].strip(): [c.strip() for c in line.split("|")[1:-1]]
             for line in (tmp_path / "realloc.md").read_text().splitlines() if line.startswith("| 300")}
-    assert rows["exact"][5] == "+0.00e+00"
-    assert rows["greedy-paper"][1] == "greedy-paper" + (f" -> {greedy['fallback']}" if greedy["fallback"] else "")
-    assert float(rows["greedy-paper"][5]) == pytest.approx(greedy["cost"] / opt["cost"] - 1, rel=1e-2)
+    assert rows["exact"][6] == "+0.00e+00" and rows["exact"][1] == f"{opt['R']} x {opt['C']}"
+    assert rows["greedy-paper"][2] == "greedy-paper" + (f" -> {greedy['fallback']}" if greedy["fallback"] else "")
+    assert float(rows["greedy-paper"][6]) == pytest.approx(greedy["cost"] / opt["cost"] - 1, rel=1e-2)
+    other = json.loads(json.dumps(recs[1]))  # the auction's record, as if solved in a wider table
+    other["metrics"].update(C=other["metrics"]["C"] + 1)
+    wide = [line for line in realloc_report.render(recs + [other]).splitlines() if line.startswith("| 300")]
+    assert len(wide) == 4 and sum(c.split("|")[7].strip() == "-" for c in wide) == 1
     assert realloc_report.first_under([[1.0, 110.0, 100.0], [2.0, 100.05, 100.0]], 1e-3) == 2.0
     # Where the auction's time went: its phases add up to its solve (the rest is the wrapper's checks).
     assert set(auction["phases"]) <= set(realloc_report.PHASES) and auction["phases"]["pricing"] > 0
     assert sum(auction["phases"].values()) <= auction["seconds"]
-    assert rows["greedy-paper"][7] == "-" and len(rows["auction"][7].split(" / ")) == 5
+    assert rows["greedy-paper"][8] == "-" and len(rows["auction"][8].split(" / ")) == 5
