@@ -171,3 +171,32 @@ def test_transport_is_certified_against_scipy(family):
     cost = Lr[w, rows].sum(dtype=np.float64)
     assert np.bincount(rows, minlength=R).max() <= C
     assert opt * (1 - 1e-4) <= lb <= opt * (1 + 1e-9) and opt <= cost * (1 + 1e-9) <= opt * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("kind", ["ties", "identical", "one-group", "uniform"])
+def test_transport_on_tables_nobody_designed(kind):
+    """The group-level transport against scipy on tables the generator does
+    not make: small integer losses (ties everywhere), every word one of
+    three identical bidders' copies, a single group holding all, and plain
+    uniform losses. Each time the groups' cost is the optimum (to float
+    rounding) and the bound lies below it by at most the eps slack and the
+    float32 margin `min_plus` takes off each word's loss + price."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(5)
+    V, K, cap = 300, 7, 50  # 350 places: 50 dummies
+    loss = {
+        "ties": rng.integers(0, 4, (V, K)),
+        "identical": np.repeat(rng.random((V // 3, K)) * 100, 3, axis=0),
+        "one-group": rng.random((V, 1)),
+        "uniform": rng.random((V, K)),
+    }[kind].astype(np.float32)
+    K = loss.shape[1]
+    cap = cap if K > 1 else V
+    slots = np.repeat(loss.astype(np.float64), cap, axis=1)  # [V, K * cap]
+    opt = slots[linear_sum_assignment(slots)].sum()
+    price, groups, lb = scalable.transport(loss, cap, rel_tol=1e-6)
+    cost = loss[np.arange(V), groups].sum(dtype=np.float64)
+    assert np.bincount(groups, minlength=K).max() <= cap
+    assert cost == pytest.approx(opt, rel=1e-6, abs=1e-6) and lb <= opt + 1e-6
+    assert opt - lb <= 1e-5 * (cost + price[groups].sum())

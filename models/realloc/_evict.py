@@ -26,9 +26,10 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _best_other(loss, price, w, skip):
-    """(min over groups j != skip of loss[w, j] + price[j], that j); a dummy's loss is 0."""
+    """(min over groups j != skip of loss[w, j] + price[j], that j); a dummy's
+    loss is 0. Not fastmath: it starts from inf, which fastmath may assume away."""
     best, arg = np.inf, -1
     if w >= loss.shape[0]:
         for j in range(len(price)):
