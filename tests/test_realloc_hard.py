@@ -126,7 +126,7 @@ def test_prune_keeps_the_best_and_the_anchors(chunk):
 
     cand = np.array([[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]])
     cost = np.array([[5.0, 1.0, 4.0, 2.0, 9.0], [1.0, 2.0, 3.0, 4.0, 9.0]])
-    A = Auction(cand, cost, np.ones(5, dtype=np.int64), np.array([0.0, 0.0, 0.0, 10.0, 0.0]))
+    A = Auction(cand, cost, np.array([0.0, 0.0, 0.0, 10.0, 0.0]))
     anchors = candidates.prune(A, 2, slice(4, 5), chunk=chunk)  # column 4: the feasible table
     assert anchors == slice(2, 3)
     assert [sorted(r[:2]) for r in A.cand.tolist()] == [[1, 2], [2, 4]] and A.cand[:, 2].tolist() == [4, 0]

@@ -1,12 +1,11 @@
 """Compiled (numba) bidding loops of the auction in auction.py.
 
 Gauss-Seidel bidding: one free word at a time bids against the latest
-prices. A bid costs O(K) for K candidates (plus O(log cap) for a capacitated
-group): measured ~0.9 us compiled at V = 793K (random reads of the price
+prices. A bid costs O(K) for K candidates: measured ~0.9 us compiled at V = 793K (random reads of the price
 array) against ~20 us as a Python loop, and an auction there makes ~22M bids.
 
-Shapes: cand / cost [V, K] (object ids; float64 costs, inf = unused slot);
-price [O] float64; slot [V] (index into cand[w], -1 = free); paid [V].
+Shapes: cand / cost [V, K] (cell ids; float64 costs, inf = unused slot);
+price [O] float64; slot [V] (index into cand[w], -1 = free).
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def _fix_top(hb, hw, m, price):
 
 
 @njit(cache=True, nogil=True)
-def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, eps, max_bids):
+def unit_phase(cand, cost, price, owner, slot, free_words, dummies_free, eps, max_bids):
     """Bid until every word and every dummy holds a cell (unit capacity).
     owner [O]: holder of each cell (-1 none, DUMMY). The D = O - V spare cells
     go to dummies of zero cost everywhere: a free dummy takes the cheapest
@@ -101,7 +100,7 @@ def unit_phase(cand, cost, price, owner, slot, paid, free_words, dummies_free, e
             m += 1
         owner[o], price[o] = who, bid
         if who >= 0:
-            slot[who], paid[who] = k, bid
+            slot[who] = k
     return bids
 
 
@@ -132,57 +131,6 @@ def _push(hb, hw, s, m, b, w):
     while i > 0 and hb[s + (i - 1) // 2] > hb[s + i]:
         _swap(hb, hw, s + i, s + (i - 1) // 2)
         i = (i - 1) // 2
-
-
-@njit(cache=True, nogil=True)
-def capacity_phase(cand, cost, price, slot, paid, cap, free_words, eps, max_bids):
-    """Bid until every word holds a place, groups holding up to cap [O] words
-    each. Each group keeps a min-heap of its holders' bids (a bid above the
-    lowest replaces it) and, once full, is priced at that lowest bid.
-    Returns the number of bids, or -1 past max_bids."""
-    start = np.zeros(len(cap) + 1, dtype=np.int64)
-    start[1:] = np.cumsum(cap)
-    hb = np.empty(start[-1])  # heaps of bids, group o at hb[start[o] : start[o] + cap[o]]
-    hw = np.empty(start[-1], dtype=np.int64)  # the bidding words
-    hn = np.zeros(len(cap), dtype=np.int64)  # heap sizes
-    for w in range(len(slot)):  # holders kept from the previous phase
-        if slot[w] >= 0:
-            o = cand[w, slot[w]]
-            _push(hb, hw, start[o], hn[o], paid[w], w)
-            hn[o] += 1
-    stack = np.empty(len(slot) + 1, dtype=np.int64)  # free words; outbid ones are pushed back
-    n = len(free_words)
-    stack[:n] = free_words
-    bids = 0
-    while n > 0:
-        bids += 1
-        if bids > max_bids:
-            return -1
-        n -= 1
-        w = stack[n]
-        k, best, second = _best_two(cand, cost, price, w)
-        o = cand[w, k]
-        s = start[o]
-        if hn[o] == cap[o] and price[o] < hb[s]:
-            price[o] = hb[s]  # a full group is priced at its lowest bid
-            stack[n] = w
-            n += 1
-            continue
-        bid = price[o] + ((second - best) if second < INF else 0.0) + eps
-        if hn[o] < cap[o]:
-            _push(hb, hw, s, hn[o], bid, w)
-            hn[o] += 1
-        else:  # full, and bid > price = the lowest bid: it leaves
-            out = hw[s]
-            slot[out] = -1
-            stack[n] = out
-            n += 1
-            hb[s], hw[s] = bid, w
-            _sift_down(hb, hw, s, hn[o], 0)
-        slot[w], paid[w] = k, bid
-        if hn[o] == cap[o]:
-            price[o] = hb[s]
-    return bids
 
 
 @njit(cache=True, nogil=True)

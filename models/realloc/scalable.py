@@ -162,7 +162,7 @@ def solve(
         anchors = slice(anchors.start, anchors.stop + 1)
     # Zero start prices: starting from a + b costs more bids (results/NOTES.md).
     say("candidates", "two-stage table and candidates: %d per word", cand.shape[1])
-    A = Auction(cand, cost, np.ones(R * C, dtype=np.int64), np.zeros(R * C))
+    A = Auction(cand, cost, np.zeros(R * C))
     eps_min = rel_tol * float(np.mean(np.min(cost, 1)))
     A.run(A.gap_quantile(), eps_min)
     say("auction", "auction: cost %.9g, %d bids", A.cost[w, A.slot].sum(), A.bids)
