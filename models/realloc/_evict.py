@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._kernels import _push, _sift_down
+
 
 @njit(cache=True, nogil=True)
 def _best_other(loss, price, w, skip):
@@ -69,33 +71,18 @@ def _move(nxt, prv, head, cnt, grp, w, g):
 
 
 @njit(cache=True, nogil=True)
-def _heap_down(hv, hx, h, i):
-    """Sift i down a max-heap of h values hv (items hx)."""
-    while True:
-        c = 2 * i + 1
-        if c >= h:
-            return
-        if c + 1 < h and hv[c + 1] > hv[c]:
-            c += 1
-        if hv[c] <= hv[i]:
-            return
-        hv[i], hv[c] = hv[c], hv[i]
-        hx[i], hx[c] = hx[c], hx[i]
-        i = c
-
-
-@njit(cache=True, nogil=True)
 def _smallest_margins(loss, price, i, mem, lower, n, keep, exit_val, exit_arg, hv, hx):
     """The `keep` smallest exit margins of group i's n members mem [n], whose
     lower bounds are lower [n]: a member's cached exit (exit_val, exit_arg)
     only rises while it stays (prices only rise), so members are taken in
     order of their bound, and only those whose cached group got dearer are
     scanned again (O(K)); the rest are skipped once the bound passes the
-    keep-th margin. Leaves a max-heap of (margin hv, index into mem hx)."""
+    keep-th margin. Leaves the auction's min-heap (_kernels) of (-margin hv,
+    index into mem hx): its root is the keep-th smallest margin."""
     own_price = price[i]
     h = 0
     for x in np.argsort(lower[:n]):
-        if h == keep and lower[x] >= hv[0]:
+        if h == keep and lower[x] >= -hv[0]:
             break
         w = mem[x]
         a = exit_arg[w]
@@ -105,17 +92,11 @@ def _smallest_margins(loss, price, i, mem, lower, n, keep, exit_val, exit_arg, h
             exit_val[w], exit_arg[w] = _best_other(loss, price, w, i)
             margin = exit_val[w] - (_own(loss, w, i) + own_price)
         if h < keep:
-            hv[h], hx[h] = margin, x
+            _push(hv, hx, 0, h, -margin, x)
             h += 1
-            j = h - 1
-            while j > 0 and hv[(j - 1) // 2] < hv[j]:  # sift up
-                p = (j - 1) // 2
-                hv[p], hv[j] = hv[j], hv[p]
-                hx[p], hx[j] = hx[j], hx[p]
-                j = p
-        elif margin < hv[0]:
-            hv[0], hx[0] = margin, x
-            _heap_down(hv, hx, h, 0)
+        elif margin < -hv[0]:
+            hv[0], hx[0] = -margin, x
+            _sift_down(hv, hx, 0, h, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -165,7 +146,7 @@ def evict_phase(loss, cap, price, grp, eps, movers, exit_val, exit_arg):
             lower[k] = exit_val[w] - (_own(loss, w, i) + price[i]) if exit_arg[w] >= 0 else -np.inf
             w = nxt[w]
         _smallest_margins(loss, price, i, mem, lower, n, m + 1, exit_val, exit_arg, hv, hx)
-        price[i] += hv[0] + eps  # the kept members' smallest margin, less eps
+        price[i] -= hv[0] - eps  # up by the kept members' smallest margin (-hv[0]) plus eps
         for q in range(1, m + 1):  # the heap's root stays; the other m leave
             w = mem[hx[q]]
             j = exit_arg[w]
