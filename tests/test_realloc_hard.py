@@ -152,20 +152,26 @@ def test_a_round_that_stalls_keeps_the_rounds_before_it(monkeypatch):
     assert len(np.unique(res["cell_of_word"])) == 900
 
 
+def _transport_optimum(loss: np.ndarray, cap: int) -> float:
+    """The row-only problem's exact optimum: scipy's assignment with each
+    group copied into its `cap` slots ([V, K * cap]: slot j is group j // cap)."""
+    from scipy.optimize import linear_sum_assignment
+
+    slots = np.repeat(loss.astype(np.float64), cap, axis=1)
+    return float(slots[linear_sum_assignment(slots)].sum())
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_transport_is_certified_against_scipy(family):
     """The row-only transport against its exact optimum: scipy's assignment
     with each row copied into its C slots. Its bound within 1e-4 below the
     optimum and its groups within 1e-4 above (eps ends at 1e-4 of the mean
     per-word cost, and the slack is at most V + D such eps)."""
-    from scipy.optimize import linear_sum_assignment
-
     inst = make_instance(2000, seed=11, family=family)
     Lr = inst["loss_row"]
     V, R = Lr.shape
     C = inst["loss_col"].shape[1]
-    slots = np.repeat(Lr.astype(np.float64), C, axis=1)  # [V, R * C]: slot j is row j // C
-    opt = slots[linear_sum_assignment(slots)].sum()
+    opt = _transport_optimum(Lr, C)
     w = np.arange(V)
     _, rows, lb = scalable.transport(Lr, C, rel_tol=1e-4)
     cost = Lr[w, rows].sum(dtype=np.float64)
@@ -181,8 +187,6 @@ def test_transport_on_tables_nobody_designed(kind):
     uniform losses. Each time the groups' cost is the optimum (to float
     rounding) and the bound lies below it by at most the eps slack and the
     float32 margin `min_plus` takes off each word's loss + price."""
-    from scipy.optimize import linear_sum_assignment
-
     rng = np.random.default_rng(5)
     V, K, cap = 300, 7, 50  # 350 places: 50 dummies
     loss = {
@@ -193,8 +197,7 @@ def test_transport_on_tables_nobody_designed(kind):
     }[kind].astype(np.float32)
     K = loss.shape[1]
     cap = cap if K > 1 else V
-    slots = np.repeat(loss.astype(np.float64), cap, axis=1)  # [V, K * cap]
-    opt = slots[linear_sum_assignment(slots)].sum()
+    opt = _transport_optimum(loss, cap)
     price, groups, lb = scalable.transport(loss, cap, rel_tol=1e-6)
     cost = loss[np.arange(V), groups].sum(dtype=np.float64)
     assert np.bincount(groups, minlength=K).max() <= cap
