@@ -55,7 +55,7 @@ def transport(loss: np.ndarray, cap: int, rel_tol: float = 1e-5, theta: float = 
     grp = np.concatenate([np.argmin(loss, 1), np.zeros(n_all - V, np.int64)])  # dummies start in group 0
     exit_val, exit_arg = np.zeros(n_all), np.full(n_all, -1, np.int64)  # each word's best other group
 
-    def scan(e):  # every exit afresh; the words more than e above their best group
+    def scan(e):  # the words more than e above their best group (stale exits scanned again)
         return np.concatenate(in_parallel(lambda lo, hi: eps_violators(loss, price, grp, e, exit_val, exit_arg, lo, hi), n_all))
 
     movers = scan(eps)  # none: each word starts in its best group
