@@ -72,6 +72,7 @@ def render(recs: list[dict]) -> str:
             "do not edit. Instances from bench/rigs/realloc_instances.py (each record keeps its R and C: the generator uses LightRNN's table shape, C = ceil(sqrt V) and R = ceil(V / C), since commit 'realloc: instances take LightRNN's table shape'; older records used R = C; "
             "instance = its family, or the file real tables were loaded from); seconds are the solve alone, and the "
             "auction's split into its phases (the row-only and column-only transports, the candidates and the "
-            "two-stage table, the auctions and the pricings of every round); "
+            "two-stage table, the auctions and the pricings of every round; on 2 threads the two transports run side by side, so "
+            "their seconds overlap); "
             "the certified gap is (cost - lower bound) / lower bound.\n\n"
             + tabulate(rows, headers=head, tablefmt="github", disable_numparse=True) + "\n")
