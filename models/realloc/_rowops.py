@@ -27,6 +27,51 @@ def in_parallel(fn, n: int, min_rows: int = 2048) -> list:
         return list(ex.map(fn, edges[:-1], edges[1:]))
 
 
+# Reassociation lets a min reduction vectorise (min is exact, so the order
+# cannot change the value); no nnan/ninf flags, as values may be inf.
+_REDUCE = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(cache=True, nogil=True, fastmath=_REDUCE)
+def min_sum(row, add, lo, hi, best):
+    """min(best, min over j in [lo, hi) of row[j] + add[j])."""
+    for j in range(lo, hi):
+        best = min(best, row[j] + add[j])
+    return best
+
+
+@njit(cache=True, nogil=True, fastmath=_REDUCE)
+def _min_of(row, lo, hi, best):
+    for j in range(lo, hi):
+        best = min(best, row[j])
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _two_smallest(loss):
+    """Each row's smallest value, its first index and its second smallest (the
+    smallest at any other index): three vectorised passes, where np.partition
+    copied the table and sorted within it. loss [n, K] float32, K >= 2 ->
+    (best [n] float32, arg [n] int64, second [n] float32)."""
+    n, K = loss.shape
+    best, second = np.empty(n, np.float32), np.empty(n, np.float32)
+    arg = np.empty(n, np.int64)
+    for w in range(n):
+        row = loss[w]
+        b = _min_of(row, 0, K, np.float32(np.inf))
+        j = 0
+        while row[j] != b:
+            j += 1
+        best[w], arg[w], second[w] = b, j, _min_of(row, j + 1, K, _min_of(row, 0, j, np.float32(np.inf)))
+    return best, arg, second
+
+
+def two_smallest(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_two_smallest over the rows, split among threads."""
+    parts = in_parallel(lambda lo, hi: _two_smallest(loss[lo:hi]), len(loss))
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def _scan_rows(lc, pi, words, rows):
     """Exact row scans of the pricing: for each pair p, min_j lc[words[p], j] +
@@ -75,17 +120,46 @@ def _topk_smallest(loss, shift, k):
 def fill_columns(loss_col, rows, order, C):
     """Each word in `order` takes the cheapest column still free in its row
     (rows [V] hold <= C words each, so one always is). loss_col [V, C]
-    float32 -> cells [V] int64, row * C + column."""
-    taken = np.zeros((rows.max() + 1, C), dtype=np.bool_)
+    float32 -> cells [V] int64, row * C + column. A taken column costs inf
+    more, so the search is a vectorised min and a pass to its first index."""
+    taken = np.zeros((rows.max() + 1, C), dtype=np.float32)  # 0 free, inf taken
     cell = np.empty(len(rows), dtype=np.int64)
     for w in order:
-        r, best, j = rows[w], np.inf, -1
-        for c in range(C):
-            if not taken[r, c] and loss_col[w, c] < best:
-                best, j = loss_col[w, c], c
-        taken[r, j] = True
+        r, row = rows[w], loss_col[w]
+        best = min_sum(row, taken[r], 0, C, np.float32(np.inf))
+        j = 0
+        while row[j] + taken[r, j] != best:
+            j += 1
+        taken[r, j] = np.inf
         cell[w] = r * C + j
     return cell
+
+
+@njit(cache=True, nogil=True)
+def _grid(lr, lc, tr, tc, C, cand, cost):
+    """Each word's candidate cells: its rows tr [n, kr] x its columns tc
+    [n, kc], row-major into cand / cost [n, >= kr * kc] (int64 cell ids,
+    float64 lr + lc), in one pass without [n, kr, kc] temporaries; the
+    columns after them get -1 / inf."""
+    kr, kc = tr.shape[1], tc.shape[1]
+    for w in range(len(tr)):
+        cand[w, kr * kc :], cost[w, kr * kc :] = -1, np.inf
+        for a in range(kr):
+            r = tr[w, a]
+            base = np.float64(lr[w, r])
+            for b in range(kc):
+                c = tc[w, b]
+                cand[w, a * kc + b] = r * C + c
+                cost[w, a * kc + b] = base + lc[w, c]
+
+
+def grid(lr: np.ndarray, lc: np.ndarray, tr: np.ndarray, tc: np.ndarray, spare: int) -> tuple[np.ndarray, np.ndarray]:
+    """_grid over the words, split among threads, with `spare` columns left
+    for the feasible tables' edges (cand -1, cost inf until set)."""
+    V, k = len(tr), tr.shape[1] * tc.shape[1]
+    cand, cost = np.empty((V, k + spare), np.int64), np.empty((V, k + spare))  # np.full: 5x the kernel's time
+    in_parallel(lambda lo, hi: _grid(lr[lo:hi], lc[lo:hi], tr[lo:hi], tc[lo:hi], lc.shape[1], cand[lo:hi], cost[lo:hi]), V)
+    return cand, cost
 
 
 def scan_rows(lc, pi, words, rows):

@@ -10,10 +10,11 @@ import numpy as np
 from .auction import Auction
 
 
-def with_feasible(cand: np.ndarray, cost: np.ndarray, obj: np.ndarray, obj_cost: np.ndarray):
-    """Append the feasible-table edge; inf cost where it duplicates a candidate."""
-    dup = (cand == obj[:, None]).any(1)
-    return np.column_stack([cand, obj]), np.column_stack([cost, np.where(dup, np.inf, obj_cost)])
+def set_feasible(cand: np.ndarray, cost: np.ndarray, col: int, obj: np.ndarray, obj_cost: np.ndarray) -> None:
+    """Put a feasible table's edges [V] in column `col` of cand / cost [V, K]
+    (left free for them), inf cost where they duplicate an earlier candidate."""
+    dup = (cand[:, :col] == obj[:, None]).any(1)
+    cand[:, col], cost[:, col] = obj, np.where(dup, np.inf, obj_cost)
 
 
 def add_violators(A: Auction, res: dict, ub: np.ndarray, eps: float, per_word: int, cell_cost) -> int:

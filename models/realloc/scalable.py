@@ -27,10 +27,10 @@ import torch
 
 from . import _rowops
 from ._evict import eps_violators, evict_phase
-from ._rowops import in_parallel, topk_smallest
+from ._rowops import grid, in_parallel, topk_smallest, two_smallest
 from .auction import Auction, AuctionStalled
 from .bounds import cell_bound, price_cells, transport_bound
-from .candidates import add_violators, prune, with_feasible
+from .candidates import add_violators, prune, set_feasible
 
 log = logging.getLogger(__name__)  # progress, one line a phase: a 793K solve takes many minutes
 
@@ -48,13 +48,11 @@ def transport(loss: np.ndarray, cap: int, rel_tol: float = 1e-5, theta: float = 
     n_all = K * cap
     if n_all < V:
         raise ValueError(f"{K} groups of {cap} cannot hold {V} words")
-    two = np.zeros((V, 2), np.float32)  # each word's two smallest losses, in chunks: no [V, K] copy
-    for s in range(0, V, 65536) if K > 1 else ():
-        two[s : s + 65536] = np.partition(loss[s : s + 65536], 1, axis=1)[:, :2]
-    eps = float(np.quantile(two[:, 1] - two[:, 0], 0.9))
-    eps_min = max(rel_tol * float(two[:, 0].mean(dtype=np.float64)), 1e-12)
+    best, first, second = two_smallest(loss) if K > 1 else (loss[:, 0], np.zeros(V, np.int64), loss[:, 0])
+    eps = float(np.quantile(second - best, 0.9))
+    eps_min = max(rel_tol * float(best.mean(dtype=np.float64)), 1e-12)
     price = np.zeros(K)
-    grp = np.concatenate([np.argmin(loss, 1), np.zeros(n_all - V, np.int64)])  # dummies start in group 0
+    grp = np.concatenate([first, np.zeros(n_all - V, np.int64)])  # dummies start in group 0
     exit_val, exit_arg = np.zeros(n_all), np.full(n_all, -1, np.int64)  # each word's best other group
 
     def scan(e):  # the words more than e above their best group (stale exits scanned again)
@@ -74,8 +72,8 @@ def two_stage(loss_row: np.ndarray, loss_col: np.ndarray, rows: np.ndarray) -> n
     """Complete table from a row assignment (<= C words per row): words in
     decreasing column regret (second-best minus best column) each take their
     best free column in their row. [V] cells."""
-    two = np.partition(loss_col, 1, axis=1)[:, :2] if loss_col.shape[1] > 1 else np.zeros((len(rows), 2))
-    order = np.argsort(two[:, 0] - two[:, 1], kind="stable")  # largest regret first
+    best, _, second = two_smallest(loss_col) if loss_col.shape[1] > 1 else (np.zeros(len(rows)),) * 3
+    order = np.argsort(best - second, kind="stable")  # largest regret first
     return _rowops.fill_columns(loss_col, rows, order, loss_col.shape[1])
 
 
@@ -153,11 +151,8 @@ def solve(
     log.info("%7.1f s  transports: rows %.1f s, columns %.1f s, separable bound %.6g", last - t0,
              phases["row transport"], phases["column transport"], lb_r + lb_c)
     tr, tc = topk_smallest(loss_row, a, min(kr, R)), topk_smallest(loss_col, b, min(kc, C))
-    cand = (tr[:, :, None] * C + tc[:, None, :]).reshape(V, -1)
-    cost = (
-        np.take_along_axis(loss_row, tr, 1)[:, :, None].astype(np.float64)
-        + np.take_along_axis(loss_col, tc, 1)[:, None, :]
-    ).reshape(V, -1)
+    tables = [two_stage(loss_row, loss_col, rows)] + ([] if previous is None else [previous])
+    cand, cost = grid(loss_row, loss_col, tr, tc, spare=len(tables))
 
     def cell_cost(words, cells):
         return loss_row[words, cells // C].astype(np.float64) + loss_col[words, cells % C]
@@ -166,10 +161,9 @@ def solve(
     # nobody ranks highly with sensible words; an arbitrary feasible table
     # made the auction push words there through long chains of outbids. Its
     # columns are greedy: an exact assignment per row was 57 s of a 793K solve.
-    anchors = slice(cand.shape[1], cand.shape[1])
-    for extra in [two_stage(loss_row, loss_col, rows)] + ([] if previous is None else [previous]):
-        cand, cost = with_feasible(cand, cost, extra, cell_cost(w, extra))
-        anchors = slice(anchors.start, anchors.stop + 1)
+    anchors = slice(cand.shape[1] - len(tables), cand.shape[1])
+    for col, table in zip(range(anchors.start, anchors.stop), tables, strict=True):
+        set_feasible(cand, cost, col, table, cell_cost(w, table))
     # Zero start prices: starting from a + b costs more bids (results/NOTES.md).
     say("candidates", "two-stage table and candidates: %d per word", cand.shape[1])
     A = Auction(cand, cost, np.zeros(R * C))
