@@ -73,11 +73,11 @@ def two_smallest(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _scan_rows(lc, pi, words, rows):
-    """Exact row scans of the pricing: for each pair p, min_j lc[words[p], j] +
-    pi[rows[p], j] and its argmin j. lc [n, C], pi [R, C] float32 (finite);
-    pairs [P]. Fused, so no [P, C] temporaries (the torch gather-add-min was
-    most of a pricing). Returns (val [P] float64, col [P] int64)."""
+def scan_rows(lc, pi, words, rows):
+    """Exact row scans: for each pair p, min_j lc[words[p], j] + pi[rows[p], j]
+    and its argmin j (the best cells of the pricing's violating rows; one
+    thread). lc [n, C], pi [R, C] float32 (finite); pairs [P]. Returns
+    (val [P] float64, col [P] int64)."""
     val = np.empty(len(words))
     col = np.empty(len(words), dtype=np.int64)
     for p in range(len(words)):
@@ -91,6 +91,34 @@ def _scan_rows(lc, pi, words, rows):
                 break
         val[p] = best
     return val, col
+
+
+@njit(cache=True, nogil=True, fastmath=True)  # all finite: no-NaN min is 2.3x faster
+def row_minima(lcT, pi, out):
+    """out[r, w] = min_c lcT[c, w] + pi[r, c]: the (min, +) product, each
+    row's best cell for each word. lcT [C, n], pi [R, C] float32, both
+    finite (the accumulators start at float32's max, not inf), out [R, n]. Outer-product order: a step adds one column's price (a
+    scalar per row) to 128 words' losses (contiguous), 4 rows at a time, so
+    the inner loop vectorises over words and the accumulators stay in L1:
+    ~16G (word, row, column) triples a second on one thread here, against
+    ~1.5-3.6G for the dot-product order of scan_rows."""
+    C, n = lcT.shape
+    R = pi.shape[0]
+    acc = np.empty((4, 128), np.float32)
+    big = np.float32(3.4028235e38)
+    for w0 in range(0, n, 128):
+        w1 = min(w0 + 128, n)
+        for r0 in range(0, R, 4):
+            nr = min(4, R - r0)
+            acc[:] = big
+            for c in range(C):
+                x = lcT[c, w0:w1]
+                for k in range(nr):
+                    s = pi[r0 + k, c]
+                    a = acc[k]
+                    for j in range(w1 - w0):
+                        a[j] = min(a[j], x[j] + s)
+            out[r0 : r0 + nr, w0:w1] = acc[:nr, : w1 - w0]
 
 
 @njit(cache=True, nogil=True)
@@ -160,12 +188,6 @@ def grid(lr: np.ndarray, lc: np.ndarray, tr: np.ndarray, tc: np.ndarray, spare: 
     cand, cost = np.empty((V, k + spare), np.int64), np.empty((V, k + spare))  # np.full: 5x the kernel's time
     in_parallel(lambda lo, hi: _grid(lr[lo:hi], lc[lo:hi], tr[lo:hi], tc[lo:hi], lc.shape[1], cand[lo:hi], cost[lo:hi]), V)
     return cand, cost
-
-
-def scan_rows(lc, pi, words, rows):
-    """_scan_rows over the pairs, split among threads."""
-    parts = in_parallel(lambda lo, hi: _scan_rows(lc, pi, words[lo:hi], rows[lo:hi]), len(words))
-    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
 
 def topk_smallest(loss: np.ndarray, shift: np.ndarray, k: int) -> np.ndarray:

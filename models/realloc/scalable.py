@@ -84,11 +84,9 @@ def solve(
     kr: int = 12,  # 12 x 12 = 144 candidate cells a word: fewer need an extra pricing round
     kc: int = 12,  # (results/NOTES.md)
     rel_tol: float = 1e-5,
-    screen_rel: float = 1e-5,
     target_gap: float = 1e-4,
     max_colgen: int = 30,
     per_word: int = 16,
-    pricing_budget: float = 3e10,  # pairs x C; 4e9 capped the scans at V = 793K and left a loose bound
     max_seconds: float | None = None,
     min_progress: float = 0.05,
     stall_gap: float = 1e-3,
@@ -97,11 +95,8 @@ def solve(
     """Returns {'cell_of_word', 'lower_bound', 'separable_bound', 'colgen', 'bids', 'trace', 'phases'}.
 
     rel_tol: final auction eps as a fraction of the mean per-word cost (the
-    auction's own gap is at most about this); screen_rel: per-word slack the
-    pricing may leave unchecked (costs at most ~2x this fraction of the
-    bound); target_gap: stop generating columns once the certified gap is
-    below it; pricing_budget: most exact-scan work (pairs x C) per pricing;
-    max_seconds: start no column-generation round that would, at the pace of
+    auction's own gap is at most about this); target_gap: stop generating
+    columns once the certified gap is below it; max_seconds: start no column-generation round that would, at the pace of
     the last one, end past it (the first table and bound always come);
     min_progress: stop once a round shrank the gap, and raised its own bound,
     by less than this fraction of the last gap (at V = 793K rounds 2 and 3
@@ -178,7 +173,7 @@ def solve(
         shift = A.price.min()  # bounds are shift-invariant; pricing wants min 0
         pi = (A.price - shift).reshape(R, C)
         ub = A.values().min(1) - shift
-        res = price_cells(loss_row, loss_col, pi, ub, screen_rel * ub, tau=screen_rel, budget=pricing_budget)
+        res = price_cells(loss_row, loss_col, pi, ub, keep_pairs=per_word)
         lb = cell_bound(res["lb"], pi, R * C)
         cost_now = float(A.cost[w, A.slot].sum())
         if cost_now < best_cost:
@@ -186,7 +181,7 @@ def solve(
         best_lb = max(best_lb, lb)
         trace.append([round(time.perf_counter() - t0, 3), best_cost, best_lb])
         say("pricing", "pricing %d: bound %.9g, gap %.2e, %d pairs scanned", it, lb, (best_cost - best_lb) / max(abs(best_lb), 1e-300),
-            len(res["pair_word"]))
+            res["scanned"])
         gap = best_cost - best_lb
         if gap <= target_gap * abs(best_lb) or it == max_colgen:
             break
