@@ -17,9 +17,11 @@ def test_row_minima_is_the_min_plus_product(n, R, C):
     rng = np.random.default_rng(n + R + C)
     lc = (rng.gamma(2.0, 3.0, (n, C)) * rng.integers(1, 50, (n, 1))).astype(np.float32)
     pi = (rng.normal(0, 5, (R, C)) ** 2).astype(np.float32)
-    out = np.empty((R, n), np.float32)
-    row_minima(np.ascontiguousarray(lc.T), pi, out)
-    assert np.array_equal(out, (lc[None, :, :] + pi[:, None, :]).min(2))  # float32 sums, min is exact
+    lr = rng.gamma(2.0, 3.0, (n, R)).astype(np.float32)
+    out = np.empty((n, R))
+    row_minima(np.ascontiguousarray(lc.T), pi, lr, out)
+    best = (lc[:, None, :] + pi[None, :, :]).min(2)  # float32 sums, and min is exact
+    assert np.array_equal(out, lr.astype(np.float64) + best)
 
 
 @pytest.mark.parametrize("family", ["grouped", "giant"])

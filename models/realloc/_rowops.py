@@ -94,22 +94,26 @@ def scan_rows(lc, pi, words, rows):
 
 
 @njit(cache=True, nogil=True, fastmath=True)  # all finite: no-NaN min is 2.3x faster
-def row_minima(lcT, pi, out):
-    """out[r, w] = min_c lcT[c, w] + pi[r, c]: the (min, +) product, each
-    row's best cell for each word. lcT [C, n], pi [R, C] float32, both
-    finite (the accumulators start at float32's max, not inf), out [R, n]. Outer-product order: a step adds one column's price (a
-    scalar per row) to 128 words' losses (contiguous), 4 rows at a time, so
-    the inner loop vectorises over words and the accumulators stay in L1:
-    ~16G (word, row, column) triples a second on one thread here, against
-    ~1.5-3.6G for the dot-product order of scan_rows."""
+def row_minima(lcT, pi, lr, out):
+    """out[w, r] = lr[w, r] + min_c lcT[c, w] + pi[r, c]: the (min, +)
+    product, each row's best cell for each word, plus the word's row loss.
+    lcT [C, n], pi [R, C], lr [n, R] float32, all finite (the accumulators
+    start at float32's max, not inf); out [n, R] float64, written from the
+    tiles (a separate transpose and add took a quarter of the time).
+    Outer-product order: a step adds one column's price (a scalar per row)
+    to 128 words' losses (contiguous), 8 rows at a time, so the inner loop
+    vectorises over words and the accumulators stay in L1: 8-10G (word,
+    row, column) triples a second on one thread here (4-16 rows x 16-128
+    words all within that), against 1.5-3.6G in the dot-product order of
+    scan_rows."""
     C, n = lcT.shape
     R = pi.shape[0]
-    acc = np.empty((4, 128), np.float32)
+    acc = np.empty((8, 128), np.float32)
     big = np.float32(3.4028235e38)
     for w0 in range(0, n, 128):
         w1 = min(w0 + 128, n)
-        for r0 in range(0, R, 4):
-            nr = min(4, R - r0)
+        for r0 in range(0, R, 8):
+            nr = min(8, R - r0)
             acc[:] = big
             for c in range(C):
                 x = lcT[c, w0:w1]
@@ -118,7 +122,9 @@ def row_minima(lcT, pi, out):
                     a = acc[k]
                     for j in range(w1 - w0):
                         a[j] = min(a[j], x[j] + s)
-            out[r0 : r0 + nr, w0:w1] = acc[:nr, : w1 - w0]
+            for j in range(w1 - w0):
+                for k in range(nr):
+                    out[w0 + j, r0 + k] = np.float64(lr[w0 + j, r0 + k]) + acc[k, j]
 
 
 @njit(cache=True, nogil=True)

@@ -102,9 +102,8 @@ def price_cells(
         pw, pc, pv, scanned = [], [], [], 0
         for s in range(lo, hi, chunk):
             e = min(s + chunk, hi)
-            best = np.empty((R, e - s), np.float32)  # [R, n]
-            row_minima(np.ascontiguousarray(loss_col[s:e].T), pi32, best)
-            val = loss_row[s:e] + best.T.astype(np.float64)  # [n, R]
+            val = np.empty((e - s, R))  # [n, R]: each row's best cell for each word, cost + price
+            row_minima(np.ascontiguousarray(loss_col[s:e].T), pi32, loss_row[s:e], val)
             lb[s:e] = val.min(1)
             hit = val < ub[s:e, None]
             scanned += int(hit.sum())
