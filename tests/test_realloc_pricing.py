@@ -12,14 +12,14 @@ from models.realloc._rowops import row_minima
 from models.realloc.bounds import FP32_MARGIN, price_cells
 
 
-@pytest.mark.parametrize("n,R,C", [(1, 1, 1), (130, 7, 5), (300, 17, 23), (257, 4, 129)])  # ragged tiles
+@pytest.mark.parametrize("n,R,C", [(1, 1, 1), (130, 7, 5), (300, 17, 23), (257, 4, 129), (129, 16, 2)])  # ragged tiles
 def test_row_minima_is_the_min_plus_product(n, R, C):
     rng = np.random.default_rng(n + R + C)
     lc = (rng.gamma(2.0, 3.0, (n, C)) * rng.integers(1, 50, (n, 1))).astype(np.float32)
     pi = (rng.normal(0, 5, (R, C)) ** 2).astype(np.float32)
     lr = rng.gamma(2.0, 3.0, (n, R)).astype(np.float32)
     out = np.empty((n, R))
-    row_minima(np.ascontiguousarray(lc.T), pi, lr, out)
+    row_minima(lc, pi, lr, out)
     best = (lc[:, None, :] + pi[None, :, :]).min(2)  # float32 sums, and min is exact
     assert np.array_equal(out, lr.astype(np.float64) + best)
 

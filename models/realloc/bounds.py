@@ -103,7 +103,7 @@ def price_cells(
         for s in range(lo, hi, chunk):
             e = min(s + chunk, hi)
             val = np.empty((e - s, R))  # [n, R]: each row's best cell for each word, cost + price
-            row_minima(np.ascontiguousarray(loss_col[s:e].T), pi32, loss_row[s:e], val)
+            row_minima(loss_col[s:e], pi32, loss_row[s:e], val)
             lb[s:e] = val.min(1)
             hit = val < ub[s:e, None]
             scanned += int(hit.sum())

@@ -85,7 +85,7 @@ def solve(
     kc: int = 12,  # (results/NOTES.md)
     rel_tol: float = 1e-5,
     target_gap: float = 1e-4,
-    max_colgen: int = 30,
+    max_colgen: int | None = None,
     per_word: int = 16,
     max_seconds: float | None = None,
     min_progress: float = 0.05,
@@ -96,14 +96,17 @@ def solve(
 
     rel_tol: final auction eps as a fraction of the mean per-word cost (the
     auction's own gap is at most about this); target_gap: stop generating
-    columns once the certified gap is below it; max_seconds: start no column-generation round that would, at the pace of
-    the last one, end past it (the first table and bound always come);
+    columns once the certified gap is below it; max_seconds: start no
+    column-generation round that would, at the pace of the last one, end
+    past it (the first table and bound always come);
+    max_colgen: at most this many pricing rounds; by default 30, or no cap
+    when max_seconds is given (the time is then the guard: 793K grouped was
+    still closing its gap when 30 rounds stopped it).
     min_progress: stop once a round shrank the gap, and raised its own bound,
-    by less than this fraction of the last gap (at V = 793K rounds 2 and 3
-    took ~80 s each for 12% and 4%: the bound stalls there, on the rare
-    words' near-ties, not the table); only once the gap is below `stall_gap`:
-    above it slow rounds are still worth it (on contended tables 17 rounds
-    took the gap from 38% to 5e-5).
+    by less than this fraction of the last gap, but only once the gap is
+    below `stall_gap`: there the bound stalls on rare words' near-ties while
+    the table is already good, and above it slow rounds still pay (on
+    contended tables 17 rounds took the gap from 38% to 5e-5).
     keep: each round's auction gets each word's `keep` best candidates under
     the last prices (plus the feasible tables); without it every round adds
     per_word columns that every bid scans (contended families at V = 10-30K:
@@ -114,6 +117,8 @@ def solve(
     C = loss_col.shape[1]
     w = np.arange(V)
     t0 = time.perf_counter()
+    if max_colgen is None:
+        max_colgen = 30 if max_seconds is None else 10**9
 
     trace = []  # [seconds, cost, lower bound] at each pricing: the certified gap over time
     phases: dict[str, float] = {}  # seconds per phase, summed over the rounds: where the time goes
