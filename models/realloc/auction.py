@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import DUMMY, slack_violators, unit_phase
+from ._kernels import DUMMY, best_values, slack_violators, unit_phase
 
 
 class AuctionStalled(RuntimeError):
@@ -52,10 +52,9 @@ class Auction:
         self.cand = np.column_stack([self.cand, np.maximum(obj, 0)])
         self.cost = np.column_stack([self.cost, np.where(obj >= 0, cost, np.inf)])
 
-    def values(self, words=None) -> np.ndarray:
-        """[n, K] cost + price of each candidate."""
-        w = slice(None) if words is None else words
-        return self.cost[w] + self.price[self.cand[w]]
+    def best_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(best [V], second [V]): each word's two smallest cost + price."""
+        return best_values(self.cand, self.cost, self.price)
 
     def assignment(self) -> np.ndarray:
         return self.cand[np.arange(len(self.cand)), self.slot]
@@ -64,8 +63,8 @@ class Auction:
         """The q-quantile (default the median) of the words' best-vs-second-best
         gaps: the starting eps (the mean is dominated by frequent words and
         starts the joint auction far too high)."""
-        v = np.partition(self.values(), 1, axis=1)
-        d = v[:, 1] - v[:, 0]
+        best, second = self.best_values()
+        d = second - best
         d = d[np.isfinite(d)]
         return float(np.quantile(d, q)) if len(d) else 0.0
 

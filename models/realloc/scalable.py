@@ -177,7 +177,7 @@ def solve(
     for it in range(1, max_colgen + 1):
         shift = A.price.min()  # bounds are shift-invariant; pricing wants min 0
         pi = (A.price - shift).reshape(R, C)
-        ub = A.values().min(1) - shift
+        ub = A.best_values()[0] - shift
         res = price_cells(loss_row, loss_col, pi, ub, keep_pairs=per_word)
         lb = cell_bound(res["lb"], pi, R * C)
         cost_now = float(A.cost[w, A.slot].sum())
