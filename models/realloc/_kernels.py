@@ -35,7 +35,7 @@ def _best_two(cand, cost, price, w):
 @njit(cache=True, nogil=True)
 def _best_values(cand, cost, price, best, second):
     """best / second [n]: each word's two smallest cost + price over its
-    candidates (a slot's own value counts once)."""
+    candidates (second is inf for a word with one finite candidate)."""
     for w in range(cand.shape[0]):
         _, best[w], second[w] = _best_two(cand, cost, price, w)
 
