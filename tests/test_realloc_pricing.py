@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.rigs.realloc_instances import make_instance
-from models.realloc._rowops import row_minima
+from models.realloc._rowops import minima_prices, row_minima
 from models.realloc.bounds import FP32_MARGIN, price_cells
 
 
@@ -19,7 +19,7 @@ def test_row_minima_is_the_min_plus_product(n, R, C):
     pi = (rng.normal(0, 5, (R, C)) ** 2).astype(np.float32)
     lr = rng.gamma(2.0, 3.0, (n, R)).astype(np.float32)
     out = np.empty((n, R))
-    row_minima(lc, pi, lr, out)
+    row_minima(lc, minima_prices(pi), lr, out)
     best = (lc[:, None, :] + pi[None, :, :]).min(2)  # float32 sums, and min is exact
     assert np.array_equal(out, lr.astype(np.float64) + best)
 

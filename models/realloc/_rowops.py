@@ -93,23 +93,30 @@ def scan_rows(lc, pi, words, rows):
     return val, col
 
 
-def row_minima(lc: np.ndarray, pi: np.ndarray, lr: np.ndarray, out: np.ndarray) -> None:
-    """out[w, r] = lr[w, r] + min_c lc[w, c] + pi[r, c]: the (min, +)
-    product, each row's best cell for each word, plus the word's row loss.
-    lc [n, C], pi [R, C], lr [n, R] float32, all finite; out [n, R] float64.
-    The kernel takes two columns and eight rows a step: an odd C repeats the
-    last column, and R is padded to a multiple of 8 by repeating the last
-    row (the minima are unchanged; the padded rows are not written)."""
-    n, C = lc.shape
-    R = pi.shape[0]
+def minima_prices(pi: np.ndarray) -> np.ndarray:
+    """pi [R, C] -> [C2, R8] float32, row_minima's layout: a column's prices
+    contiguous over rows; C2 = C rounded up to even (an odd C repeats its
+    last column), R8 = R rounded up to a multiple of 8 (the last row
+    repeated). Padding by repetition leaves every minimum unchanged. Built
+    once per pricing: it is the same for every chunk of words."""
+    R, C = pi.shape
     C2, R8 = C + C % 2, -(-R // 8) * 8
-    lcT = np.empty((C2, n), np.float32)  # [C2, n]: a column's losses contiguous over words
-    lcT[:C] = lc.T
-    lcT[C:] = lc[:, -1]
-    piT = np.empty((C2, R8), np.float32)  # [C2, R8]: a column's prices contiguous over rows
+    piT = np.empty((C2, R8), np.float32)
     piT[:C, :R] = pi.T
     piT[:C, R:] = pi[-1][:, None]
     piT[C:] = piT[C - 1]
+    return piT
+
+
+def row_minima(lc: np.ndarray, piT: np.ndarray, lr: np.ndarray, out: np.ndarray) -> None:
+    """out[w, r] = lr[w, r] + min_c lc[w, c] + pi[r, c]: the (min, +)
+    product, each row's best cell for each word, plus the word's row loss.
+    lc [n, C], lr [n, R] float32, all finite; piT = minima_prices(pi) for
+    pi [R, C]; out [n, R] float64 (the padded rows are not written)."""
+    n, C = lc.shape
+    lcT = np.empty((piT.shape[0], n), np.float32)  # [C2, n]: a column's losses contiguous over words
+    lcT[:C] = lc.T
+    lcT[C:] = lc[:, -1]  # an odd C repeats its last column, as minima_prices does
     _row_minima(lcT, piT, lr, out)
 
 

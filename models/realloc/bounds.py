@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._rowops import in_parallel, row_minima, scan_rows
+from ._rowops import in_parallel, minima_prices, row_minima, scan_rows
 
 # Pricing runs in float32; shaving this relative margin off each word's
 # minimum keeps the bound valid despite float32 rounding (errors ~1e-7).
@@ -96,6 +96,7 @@ def price_cells(
     V, R = loss_row.shape
     C = loss_col.shape[1]
     pi32 = np.ascontiguousarray(pi, dtype=np.float32)
+    piT = minima_prices(pi32)
     lb = np.empty(V)
 
     def part(lo, hi):
@@ -103,7 +104,7 @@ def price_cells(
         for s in range(lo, hi, chunk):
             e = min(s + chunk, hi)
             val = np.empty((e - s, R))  # [n, R]: each row's best cell for each word, cost + price
-            row_minima(loss_col[s:e], pi32, loss_row[s:e], val)
+            row_minima(loss_col[s:e], piT, loss_row[s:e], val)
             lb[s:e] = val.min(1)
             hit = val < ub[s:e, None]
             scanned += int(hit.sum())
