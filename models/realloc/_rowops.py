@@ -129,7 +129,7 @@ def _row_minima(lcT, piT, lr, out):
     rows, a step takes two columns; each of their 16 prices is a scalar and
     each word's two losses are loaded once for all 8 rows, so the inner
     loop over words vectorises (16 lanes) with 8 accumulator rows in L1 and
-    no per-row loop overhead. 30-45G (word, row, column) triples a second
+    no per-row loop overhead. 30-46G (word, row, column) triples a second
     on one thread here at R = C = 891, 2-2.5x the one-row-a-step loop and
     ~10x the dot-product order of scan_rows."""
     C2, n = lcT.shape
