@@ -52,9 +52,10 @@ class Auction:
         self.cand = np.column_stack([self.cand, np.maximum(obj, 0)])
         self.cost = np.column_stack([self.cost, np.where(obj >= 0, cost, np.inf)])
 
-    def best_values(self) -> tuple[np.ndarray, np.ndarray]:
-        """(best [V], second [V]): each word's two smallest cost + price."""
-        return best_values(self.cand, self.cost, self.price)
+    def best_values(self, price: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(best [V], second [V]): each word's two smallest cost + price, at
+        the auction's prices or at `price` [O]."""
+        return best_values(self.cand, self.cost, self.price if price is None else price)
 
     def assignment(self) -> np.ndarray:
         return self.cand[np.arange(len(self.cand)), self.slot]

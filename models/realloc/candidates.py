@@ -17,14 +17,20 @@ def set_feasible(cand: np.ndarray, cost: np.ndarray, col: int, obj: np.ndarray, 
     cand[:, col], cost[:, col] = obj, np.where(dup, np.inf, obj_cost)
 
 
-def add_violators(A: Auction, res: dict, ub: np.ndarray, eps: float, per_word: int, cell_cost) -> int:
-    """Add up to per_word cells per word that beat its candidates by > eps
+def violators(res: dict, ub: np.ndarray, price: np.ndarray, eps: float, cell_cost) -> tuple[np.ndarray, ...]:
+    """The priced (word, cell) pairs of `res` (bounds.price_cells) whose cell
+    beats the word's candidates, valued `ub` [V], by > eps at `price` [O]
     (checked again in float64: float32 pricing is only a filter). Returns
-    how many were added."""
+    (words, cells, gains), each [n]."""
     w, cell = res["pair_word"], res["pair_cell"]
-    gain = ub[w] - (cell_cost(w, cell) + A.price[cell])
+    gain = ub[w] - (cell_cost(w, cell) + price[cell])
     hit = gain > eps
-    w, cell, gain = w[hit], cell[hit], gain[hit]
+    return w[hit], cell[hit], gain[hit]
+
+
+def add_columns(A: Auction, w: np.ndarray, cell: np.ndarray, gain: np.ndarray, per_word: int, cell_cost) -> None:
+    """Give each word its `per_word` largest-gain cells of the pairs
+    (w, cell, gain) [n] as new candidate slots."""
     order = np.lexsort((-gain, w))
     w, cell = w[order], cell[order]
     rank = np.arange(len(w)) - np.searchsorted(w, w)
@@ -32,10 +38,9 @@ def add_violators(A: Auction, res: dict, ub: np.ndarray, eps: float, per_word: i
         pick = rank == k
         if not pick.any():
             break
-        obj = np.full(len(ub), -1)
+        obj = np.full(len(A.cand), -1)
         obj[w[pick]] = cell[pick]
-        A.add_column(obj, np.where(obj >= 0, cell_cost(np.arange(len(ub)), np.maximum(obj, 0)), np.inf))
-    return int(len(w))
+        A.add_column(obj, np.where(obj >= 0, cell_cost(np.arange(len(A.cand)), np.maximum(obj, 0)), np.inf))
 
 
 def prune(A: Auction, keep: int, anchors: slice, chunk: int = 65536) -> slice:
