@@ -120,6 +120,28 @@ def test_pruned_rounds_keep_the_feasible_tables_and_the_certificate():
         assert res["colgen"] > 1  # contended: the first candidates were not enough, so pruning ran
 
 
+@pytest.mark.parametrize("smooth", [0.0, 0.5, 0.9])
+def test_smoothed_pricing_keeps_a_valid_bound(smooth):
+    """Rounds priced at a mix of the best-bound and the auction's prices
+    (smooth 0: the auction's alone) still certify against scipy: every
+    round's bound at most the optimum, never below the separable one, and
+    the table within 0.1%."""
+    inst = make_instance(900, 30, 30, seed=4, family="giant")
+    Lr, Lc = inst["loss_row"], inst["loss_col"]
+    opt = reallocate(Lr, Lc, "exact").cost
+    res = scalable.solve(Lr, Lc, inst["previous"], smooth=smooth)
+    bounds = [lb for _, _, lb in res["trace"]]
+    assert all(res["separable_bound"] <= lb <= opt * (1 + 1e-9) for lb in bounds)
+    assert res["colgen"] > 1 and bounds == sorted(bounds) and res["lower_bound"] == bounds[-1]
+    assert opt <= table_cost(Lr, Lc, res["cell_of_word"]) <= opt * (1 + 1e-3)
+
+
+def test_smooth_out_of_range_is_refused():
+    inst = make_instance(100, 10, 10, seed=0, family="grouped")
+    with pytest.raises(ValueError, match="smooth must be in"):
+        scalable.solve(inst["loss_row"], inst["loss_col"], smooth=1.0)
+
+
 @pytest.mark.parametrize("chunk", [1, 65536])  # word by word, and all at once
 def test_prune_keeps_the_best_and_the_anchors(chunk):
     from models.realloc.auction import Auction
