@@ -113,12 +113,12 @@ def solve(
     the last prices (plus the feasible tables); without it every round adds
     per_word columns that every bid scans (contended families at V = 10-30K:
     17-26% less time, as many rounds; results/NOTES.md).
-    smooth: price each round at smooth x the best-bound prices so far (first
+    smooth: price the rounds at smooth x the best-bound prices so far (first
     the separable a_i + b_j) + (1 - smooth) x the auction's (Wentges
     smoothing): each round's auction sees only its candidate graph, and its
     raw prices swing from round to round (100K grouped: 18 -> 15 rounds,
-    giant: 15 -> 11; results/NOTES.md). Where the mix finds no violating
-    cell, the round prices again at the auction's own prices.
+    giant: 15 -> 11; results/NOTES.md). The first round mixes only if the
+    auction's own prices bound below the separable ones (mild tables: no).
     The result is the cheapest table and the highest bound over the rounds.
     """
     V, R = loss_row.shape
@@ -186,19 +186,27 @@ def solve(
     centre = (a[:, None] + b[None, :]).ravel()  # [R*C]: the prices of best_lb
     lb_prev = -np.inf  # the last round's own bound
     for it in range(1, max_colgen + 1):
-        for alpha in (smooth, 0.0) if smooth > 0 and it > 1 else (0.0,):
+        # Round 1 prices at the auction's own prices (on mild tables they are
+        # near-optimal) and again at the mix only if their bound is below the
+        # separable one; later rounds at the mix, and again at the auction's
+        # only if the mix finds no violating cell.
+        new = None
+        for k, alpha in enumerate(((0.0, smooth) if it == 1 else (smooth, 0.0)) if smooth > 0 else (0.0,)):
             p = alpha * centre + (1 - alpha) * A.price  # [R*C]
             shift = p.min()  # bounds are shift-invariant; pricing wants min 0
             pi = (p - shift).reshape(R, C)
             ub = A.best_values(p)[0]
             res = price_cells(loss_row, loss_col, pi, ub - shift, keep_pairs=per_word)
             lb = cell_bound(res["lb"], pi, R * C)
+            found = violators(res, ub, p, eps_min, cell_cost)
+            enough = lb > best_lb if it == 1 else len(found[0]) > 0
             if lb > best_lb:
                 centre, best_lb = p, lb
-            new = violators(res, ub, p, eps_min, cell_cost)
-            if len(new[0]) or alpha == 0:
+            if new is None or len(found[0]):  # cells that beat a word at any prices are worth adding
+                new = found
+            if enough or k == 1:
                 break
-            say("pricing", "pricing %d: no violating cell at the mixed prices (bound %.9g)", it, lb)
+            say("pricing", "pricing %d at smooth %.2f: bound %.9g, %d violating cells; pricing again", it, alpha, lb, len(found[0]))
         cost_now = float(A.cost[w, A.slot].sum())
         if cost_now < best_cost:
             best_cell, best_cost = A.assignment(), cost_now
