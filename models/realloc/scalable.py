@@ -185,20 +185,27 @@ def solve(
     best_lb, best_cell, best_cost = lb_r + lb_c, None, np.inf
     centre = (a[:, None] + b[None, :]).ravel()  # [R*C]: the prices of best_lb
     lb_prev = -np.inf  # the last round's own bound
+
+    def price_at(alpha):
+        """Price every cell at alpha x centre + (1 - alpha) x the auction's
+        prices: (those prices [R*C], their bound, price_cells' result, the
+        violators (words, cells, gains))."""
+        p = alpha * centre + (1 - alpha) * A.price
+        shift = p.min()  # bounds are shift-invariant; pricing wants min 0
+        pi = (p - shift).reshape(R, C)
+        ub = A.best_values(p)[0]
+        res = price_cells(loss_row, loss_col, pi, ub - shift, keep_pairs=per_word)
+        return p, cell_bound(res["lb"], pi, R * C), res, violators(res, ub, p, eps_min, cell_cost)
+
     for it in range(1, max_colgen + 1):
         # Round 1 prices at the auction's own prices (on mild tables they are
         # near-optimal) and again at the mix only if their bound is below the
         # separable one; later rounds at the mix, and again at the auction's
         # only if the mix finds no violating cell.
+        tries = ((0.0, smooth) if it == 1 else (smooth, 0.0)) if smooth > 0 else (0.0,)
         new = None
-        for k, alpha in enumerate(((0.0, smooth) if it == 1 else (smooth, 0.0)) if smooth > 0 else (0.0,)):
-            p = alpha * centre + (1 - alpha) * A.price  # [R*C]
-            shift = p.min()  # bounds are shift-invariant; pricing wants min 0
-            pi = (p - shift).reshape(R, C)
-            ub = A.best_values(p)[0]
-            res = price_cells(loss_row, loss_col, pi, ub - shift, keep_pairs=per_word)
-            lb = cell_bound(res["lb"], pi, R * C)
-            found = violators(res, ub, p, eps_min, cell_cost)
+        for k, alpha in enumerate(tries):
+            p, lb, res, found = price_at(alpha)
             enough = lb > best_lb if it == 1 else len(found[0]) > 0
             if lb > best_lb:
                 centre, best_lb = p, lb
