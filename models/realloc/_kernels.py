@@ -156,9 +156,7 @@ def _slack_violators(cand, cost, price, slot, eps):
     bad = np.zeros(len(slot), dtype=np.bool_)
     for w in range(len(slot)):
         if slot[w] >= 0:
-            best = np.inf
-            for k in range(cand.shape[1]):
-                best = min(best, cost[w, k] + price[cand[w, k]])
+            best = _best_two(cand, cost, price, w)[1]
             bad[w] = cost[w, slot[w]] + price[cand[w, slot[w]]] > best + eps
     return np.flatnonzero(bad)
 
