@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bench import meters
-from bench.train import distributed
+from bench.train import best, distributed
 from bench.train.evaluate import evaluate
 
 
@@ -45,7 +45,7 @@ def refused(counts: dict, why: str) -> Result:
 def final_metrics(model, corpus, cfg, device, st, status, counts=None) -> tuple[dict, dict | None]:
     counts = model.param_counts() if counts is None else counts
     valid = st["curve"][-1][2] if st["curve"] else None
-    test, token_lp = None, None
+    test, token_lp, at_best = None, None, {}
     if status == "ok":
         clock = meters.Stopwatch(device)
         clock.start()
@@ -55,6 +55,7 @@ def final_metrics(model, corpus, cfg, device, st, status, counts=None) -> tuple[
         else:
             test = evaluate(model, corpus.test, cfg, device)
         test = test if math.isfinite(test) else None  # JSON has no inf
+        at_best = best.test_at_best(st, model, test, lambda: evaluate(model, corpus.test, cfg, device))
         st["eval_s"] += clock.stop()
     train_s, realloc_s = st["train_s"], st["realloc_s"]
     return {
@@ -67,4 +68,5 @@ def final_metrics(model, corpus, cfg, device, st, status, counts=None) -> tuple[
         "gpu_peak_alloc_mb": meters.gpu_peak_alloc_mb(device), "gpu_nvml_used_mb": meters.gpu_nvml_used_mb(device),
         "cpu_peak_rss_mb": meters.cpu_peak_rss_mb(),
         "world_size": distributed.world_size(), "grad_bytes_per_step": None if model is None else distributed.grad_bytes(model),
+        **at_best,
     }, token_lp

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from bench import meters
-from bench.train import distributed, schedule
+from bench.train import best, distributed, schedule
 from bench.train.checkpoint import load as load_checkpoint
 from bench.train.checkpoint import save as save_checkpoint
 from bench.train.config import TrainConfig
@@ -82,6 +82,7 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
         st["curve"].append([st["step"], round(seconds(), 3), ppl if math.isfinite(ppl) else None])
         if not math.isfinite(ppl):
             raise Diverged(f"validation perplexity is {ppl}")
+        best.update(st, model, ppl)
         return ppl
 
     def round_entry(extra: dict) -> dict:
