@@ -108,7 +108,7 @@ PRESETS: dict[str, Preset] = {
                                "epoch (train mode) instead of an evaluation pass", dict(_BOOT, realloc_tables="train"),
                                _light("the cpu preset's LightRNN")),
     "cpu-rows-first": Preset("a departure from the paper: the paper's rounds, each move matches rows first, then "
-                             "columns from a second pass given the new rows (models/realloc/rows_first.py)", _BOOT,
+                             "columns from a second pass given the new rows (models/bootstrap/rows_first.py)", _BOOT,
                              _light("the cpu preset's LightRNN, rows-first moves", reallocation="rows-first")),
     "cpu-trust": Preset("a departure from the paper: the paper's rounds, moves cost 1 nat per occurrence "
                         "(a trust region around the current table)", _BOOT,

@@ -10,7 +10,7 @@ import models
 from bench.rigs.microbench import Rig, zipf_ids
 from bench.rigs.realloc_instances import FAMILIES, make_instance
 from models.realloc import reallocate
-from models.realloc.accumulate import accumulate_losses
+from models.bootstrap.passes import accumulate_losses
 
 # Seconds per call at these sizes on one shared core; exact LSA is cubic, so 2K only.
 LARGEST = {"exact": 2_000, "greedy-cntk": 50_000, "auction": 10_000}

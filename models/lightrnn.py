@@ -62,7 +62,7 @@ class LightRNN(LanguageModel):
         and again for leaving its column (a trust region around the current
         table, a departure from the paper; 0 is the paper's matching).
         `reallocation`: "joint" (the paper's: rows and columns matched at once)
-        or "rows-first" (realloc/rows_first.py: rows, then columns given them)."""
+        or "rows-first" (bootstrap/rows_first.py: rows, then columns given them)."""
         super().__init__()
         if table not in ("random", "classes"):
             raise ValueError(f"table={table!r}: choose from 'random', 'classes'")
@@ -145,7 +145,7 @@ class LightRNN(LanguageModel):
     def forward(self, x: Tensor, y: Tensor, state: State) -> tuple[Tensor, State]:
         row_lp, col_lp, state = self.row_col_logprobs(x, y, state)
         if self.training and self._tables is not None:  # the paper's tables, summed as training goes
-            from .realloc.accumulate import add_scores
+            from .bootstrap.passes import add_scores
 
             loss_row, loss_col, nll, n = self._tables
             nll = nll + add_scores(self, loss_row, loss_col, row_lp.detach(), col_lp.detach(), y).double()  # no sync
@@ -210,7 +210,7 @@ class LightRNN(LanguageModel):
         """From now on (`on`), every training forward adds its scores to fresh
         loss tables, which the next end_of_round uses instead of its own pass."""
         if on:
-            from .realloc.accumulate import empty_tables
+            from .bootstrap.passes import empty_tables
 
             self._tables = (*empty_tables(self), 0.0, 0)
         else:
@@ -223,7 +223,7 @@ class LightRNN(LanguageModel):
         self._tables = None if tables is None else tuple(tables)
 
     def end_of_round(self, train_ids, batch_size: int, bptt: int, comm: Collectives = LOCAL) -> dict:
-        from .realloc.accumulate import reallocation_round  # lazy: the solvers pull in scipy
+        from .bootstrap.round import reallocation_round  # lazy: the solvers pull in scipy
 
         tables, self._tables = self._tables, None
         if tables is not None:

@@ -50,7 +50,8 @@ def tables(out: Path, tokens: int, checkpoint: Path | None, batch_size: int, bpt
     import models
     from bench import meters
     from bench.presets import preset_config
-    from models.realloc.accumulate import empty_tables, reallocation_round
+    from models.bootstrap.passes import empty_tables
+    from models.bootstrap.round import reallocation_round
 
     torch.set_num_threads(1)
     _trust_archive(out)

@@ -26,7 +26,7 @@ from bench.presets import preset_config, train_settings
 from bench.train import distributed
 from bench.train.config import TrainConfig
 from bench.train.trainer import train
-from models.realloc.accumulate import accumulate_losses
+from models.bootstrap.passes import accumulate_losses
 
 
 def main() -> None:

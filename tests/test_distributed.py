@@ -27,7 +27,7 @@ import models  # noqa: E402
 from bench.train import distributed as D  # noqa: E402
 from datasets.batching import batchify, bptt_batches, eval_segments  # noqa: E402
 from models import detach_state  # noqa: E402
-from models.realloc import accumulate  # noqa: E402
+from models.bootstrap import round as accumulate  # noqa: E402
 
 V, B, T, STEPS = 40, 4, 5, 4  # tiny LSTM, global batch B, BPTT T
 
@@ -104,7 +104,7 @@ def exact_table(loss_row: torch.Tensor, loss_col: torch.Tensor) -> torch.Tensor:
 def reallocate() -> dict:
     """Each rank has its own loss matrices; rank 0 matches their sum; all
     ranks must end with rank 0's table. The model's own route
-    (accumulate.reallocation_round) runs with the pass and the matching
+    (models/bootstrap/round.py: reallocation_round) runs with the pass and the matching
     stubbed; tiny chunks exercise the chunking."""
     device = D.init("cpu")
 

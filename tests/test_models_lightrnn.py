@@ -140,7 +140,7 @@ def test_sampling_follows_the_distribution():
 
 
 def test_end_of_round_calls_the_reallocation_round(monkeypatch):
-    # Stand-in for models.realloc.accumulate: checks the hook's wiring only.
+    # Stand-in for models.bootstrap.round: checks the hook's wiring only.
     from models.base import LOCAL
 
     seen = {}
@@ -149,9 +149,9 @@ def test_end_of_round_calls_the_reallocation_round(monkeypatch):
         seen["args"] = (model, batch_size, bptt, comm, move_penalty, tables, rows_first)
         return {"moved": 0}
 
-    fake = types.ModuleType("models.realloc.accumulate")
+    fake = types.ModuleType("models.bootstrap.round")
     fake.reallocation_round = fake_round
-    monkeypatch.setitem(sys.modules, "models.realloc.accumulate", fake)
+    monkeypatch.setitem(sys.modules, "models.bootstrap.round", fake)
     m = light(7)
     assert m.end_of_round(torch.arange(30), 2, 5) == {"moved": 0}
     assert seen["args"] == (m, 2, 5, LOCAL, 0.0, None, False)

@@ -19,8 +19,9 @@ from bench.report.class_recovery import table_class_scores
 from bench.train import schedule, trainer
 from bench.train.config import TrainConfig
 from models.lightrnn import class_table
-from models.realloc.accumulate import accumulate_losses, reallocation_round
-from models.realloc.rows_first import match_columns
+from models.bootstrap.passes import accumulate_losses
+from models.bootstrap.round import reallocation_round
+from models.bootstrap.rows_first import match_columns
 
 CPU = torch.device("cpu")
 

@@ -68,7 +68,7 @@ def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict, deadlin
         `deadline` (perf_counter seconds)."""
     from bench.rigs.realloc_instances import make_instance
     from models.realloc import reallocate
-    from models.realloc.accumulate import accumulate_losses
+    from models.bootstrap.passes import accumulate_losses
 
     V = fig["vocab_size"] = sz["realloc_vocab"]
     torch.manual_seed(0)

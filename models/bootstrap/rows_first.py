@@ -22,6 +22,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from ..base import LOCAL, Collectives
+from .passes import accumulate_losses
 
 
 def match_columns(model, loss_col: torch.Tensor) -> float:
@@ -51,8 +52,6 @@ def columns_within_rows(model, train_ids, batch_size: int, bptt: int, comm: Coll
     there and the table broadcast. Figures (totals over every rank's targets):
     the pass's NLL and row part (rows moved, columns not yet), the columns'
     cost, and the final table's predicted NLL (that row part + column cost)."""
-    from .accumulate import accumulate_losses
-
     t0 = comm.clock()
     loss_row, loss_col, nll = accumulate_losses(model, train_ids, batch_size, bptt)
     row_nll = float(loss_row.gather(1, model.word_row.to(loss_row.device)[:, None]).sum(dtype=torch.float64))
