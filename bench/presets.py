@@ -97,6 +97,14 @@ PRESETS: dict[str, Preset] = {
     **{f"cpu-rounds-{d}": Preset(f"cpu-rounds with LightRNN at {d}/{d} x 2 (Table 2's embedding-size axis)", _ROUNDS,
                                  _light(f"the cpu preset's LightRNN at {d}/{d}", embedding_dim=d, hidden_dim=d))
        for d in (100, 400)},
+    # The allocation study (results/suite-allocation-cpu): tables that do not come from the bootstrap,
+    # each held fixed like cpu-no-move, and the fresh start after a move (bench/train/schedule.py).
+    **{f"cpu-fixed-{kind}": Preset(f"cpu-no-move with the {kind} start table (models/bootstrap/start.py) held fixed",
+                                   dict(_CPU_TRAIN, rounds=1), _light(f"the cpu preset's LightRNN, {kind} table",
+                                                                      table=kind))
+       for kind in ("frequency", "clusters")},
+    "cpu-fresh": Preset("cpu-rounds, but a move keeps only the new table: every parameter drawn afresh, the lr "
+                        "schedule restarted", dict(_ROUNDS, after_move="fresh"), _light("the cpu preset's LightRNN")),
     "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
                         dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),
     "cpu-paper": Preset("the paper's bootstrap: a round ends at a validation stall, up to 3 moves while a round "

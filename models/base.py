@@ -132,8 +132,16 @@ class LanguageModel(nn.Module):
         return counts
 
     def init_uniform(self, init_range: float) -> None:
+        self._init_range = init_range  # what reinit draws from again
         for p in self.parameters():
             nn.init.uniform_(p, -init_range, init_range)
+
+    def reinit(self) -> None:
+        """Draw every parameter afresh, as the constructor's init_uniform did;
+        buffers (LightRNN's word table) are kept. The fresh start after a move."""
+        if not hasattr(self, "_init_range"):
+            raise NotImplementedError(f"{type(self).__name__} was not initialised by init_uniform")
+        self.init_uniform(self._init_range)
 
 
 def detach_state(state):

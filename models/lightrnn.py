@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import LOCAL, Collectives, LanguageModel, LSTMBody, State
+from .bootstrap.start import KINDS as START_KINDS
 
 
 def table_shape(vocab_size: int) -> tuple[int, int]:
@@ -55,23 +56,33 @@ def class_table(word_class, vocab_size: int) -> Tensor:
 
 class LightRNN(LanguageModel):
     def __init__(self, vocab_size: int, embedding_dim=200, hidden_dim=200, layers=2, dropout=0.5,
-                 init_range=0.05, table_seed=0, table="random", move_penalty=0.0, reallocation="joint"):
-        """`table`: "random" (seeded by table_seed, then bootstrapped) or
-        "classes" (the corpus's true classes, set by the runner, held fixed).
+                 init_range=0.05, table_seed=0, table="random", move_penalty=0.0, reallocation="joint",
+                 table_file=None, table_source="hsm", table_budget_s=300.0):
+        """`table`: where the first table comes from (bootstrap/start.py): "random"
+        (seeded by table_seed), "frequency", "clusters" (a balanced clustering of
+        the `table_source` baseline's output vectors after `table_budget_s`
+        seconds of training), "warm" (`table_file`, an earlier run's .npy), all
+        set by the runner and bootstrapped from; or "classes" (the synthetic
+        corpus's true classes, held fixed).
         `move_penalty`: nats per occurrence charged for leaving a word's row,
         and again for leaving its column (a trust region around the current
         table, a departure from the paper; 0 is the paper's matching).
         `reallocation`: "joint" (the paper's: rows and columns matched at once)
         or "rows-first" (bootstrap/rows_first.py: rows, then columns given them)."""
         super().__init__()
-        if table not in ("random", "classes"):
-            raise ValueError(f"table={table!r}: choose from 'random', 'classes'")
+        if table not in START_KINDS:
+            raise ValueError(f"table={table!r}: choose from {list(START_KINDS)}")
+        if (table == "warm") != (table_file is not None):
+            raise ValueError("table='warm' needs table_file (an earlier run's .npy table), and only it takes one")
+        if table_source not in ("hsm", "lstm") or not table_budget_s > 0:
+            raise ValueError(f"table_source={table_source!r} (choose 'hsm' or 'lstm'), "
+                             f"table_budget_s={table_budget_s} (must be > 0)")
         if reallocation not in ("joint", "rows-first"):
             raise ValueError(f"reallocation={reallocation!r}: choose from 'joint', 'rows-first'")
         if not move_penalty >= 0:
             raise ValueError(f"move_penalty={move_penalty} must be >= 0")
         self.table, self.move_penalty, self.rows_first = table, float(move_penalty), reallocation == "rows-first"
-        self.reallocates = table == "random"
+        self.reallocates = table != "classes"
         self._tables = None  # (loss_row, loss_col, nll, targets) while collecting: see collect_tables
         self.vocab_size = V = vocab_size
         self.rows, self.cols = R, C = table_shape(V)

@@ -60,8 +60,9 @@ def register(sub) -> None:
     p.add_argument("--realloc-tables", choices=("pass", "train"),
                    help="LightRNN's loss tables: pass (one evaluation pass at the round's end) or train (the "
                         "paper's: summed over the round's last epoch, in train mode)")
-    p.add_argument("--after-move", choices=("keep", "restart"),
-                   help="after a reallocation: keep (the paper's) or restart the lr and its schedule (CNTK's)")
+    p.add_argument("--after-move", choices=("keep", "restart", "fresh"),
+                   help="after a reallocation: keep (the paper's), restart the lr and its schedule (CNTK's), or "
+                        "fresh (restart, and every parameter drawn afresh: only the new table kept)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--amp", choices=("bf16",), help="autocast to bfloat16")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared machine)")

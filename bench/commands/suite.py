@@ -57,6 +57,13 @@ SUITES = {
                      # tokens/s). 0e5f672: sparse gradients for the V-row input table, ~1.2x the HSM's
                      # tokens/s at Brown's V = 44K; within noise at PTB's 10K and for the full softmax.
                      renewed={"hsm": "c6c6b22", "chsm": "c6c6b22", "hsm@brown": "0e5f672"}),
+    # Where LightRNN's perplexity goes (results/suite-allocation-cpu/README.md): start tables
+    # held fixed (bench/presets.py: cpu-fixed-*), the fresh start after a move, and the ablations
+    # that split LightRNN into its halves, at real-cpu's budget and sizes. Its random fixed table
+    # (cpu-no-move) and HSM cells are real-cpu's records, copied: the same code path.
+    "allocation-cpu": dict(datasets=["ptb", "brown"], models=["lightrnn"], seeds=[0, 1], budget_s=1800.0,
+                           presets=["cpu-fixed-frequency", "cpu-fixed-clusters", "cpu-fresh"], epochs=100,
+                           extra=[dict(model="lightrnn", preset="cpu-no-move"), dict(model="hsm", preset="cpu")]),
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
     # 20 minutes a run: ~8 PTB epochs of LightRNN, room for 2-3 plateau rounds.

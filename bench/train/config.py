@@ -23,7 +23,9 @@ class TrainConfig:
     # cannot be recovered from (results/suite-real-cpu/README.md).
     round_full_lr: bool = True
     realloc_tables: str = "pass"  # "pass": one eval pass at the round's end; "train": summed over its last epoch
-    after_move: str = "keep"  # "keep": the paper's; "restart": lr and its schedule restart (CNTK's)
+    # "keep": the paper's; "restart": lr and its schedule restart (CNTK's); "fresh": restart,
+    # and every parameter drawn afresh: only the new table is kept (what a table is worth alone)
+    after_move: str = "keep"
     batch_size: int = 20
     bptt: int = 35
     lr: float = 1.0
@@ -63,8 +65,8 @@ class TrainConfig:
             bad.append(f"round_min_gain={self.round_min_gain} (must be in [0, 1))")
         if self.realloc_tables not in ("pass", "train"):
             bad.append(f"realloc_tables={self.realloc_tables!r} (choose from 'pass', 'train')")
-        if self.after_move not in ("keep", "restart"):
-            bad.append(f"after_move={self.after_move!r} (choose from 'keep', 'restart')")
+        if self.after_move not in ("keep", "restart", "fresh"):
+            bad.append(f"after_move={self.after_move!r} (choose from 'keep', 'restart', 'fresh')")
         if self.amp not in (None, "bf16"):
             bad.append(f"amp={self.amp!r} (choose from None, 'bf16')")
         if bad:

@@ -10,17 +10,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import models
 from bench import meters
 from bench.report import records, tokens
 from bench.report.class_recovery import table_case_study, table_class_scores
-from bench.train import distributed
+from bench.train import distributed, table_start
 from bench.train.config import TrainConfig
 from bench.train.result import refused
 from bench.train.trainer import train
-from models.lightrnn import class_table
 from models.params import count_on_meta
 
 
@@ -58,24 +58,23 @@ def execute(spec: RunSpec, corpus, sha: str | None, should_stop: Callable[[], bo
     if short is not None:  # refused before allocating: a record, not the OOM killer
         return _record(spec, corpus, sha, refused(short[0], short[1]), None, resumed=False)
     model = models.build(spec.model, len(corpus.vocab), **spec.model_config, **words)
-    if spec.model_config.get("table") == "classes":  # LightRNN's oracle allocation, held fixed
-        model.set_table(class_table(corpus.word_class, len(corpus.vocab)))
-    if distributed.world_size() > 1:  # DDP copies rank 0's weights; dropout masks must differ per rank
-        torch.manual_seed(spec.seed * 1000 + distributed.rank())
     ckpt = spec.checkpoint
     ckpt.parent.mkdir(parents=True, exist_ok=True)
+    start_info, train_cfg = table_start.prepare(spec, corpus, model, spec.device, spec.train)  # LightRNN's first table
+    if distributed.world_size() > 1:  # DDP copies rank 0's weights; dropout masks must differ per rank
+        torch.manual_seed(spec.seed * 1000 + distributed.rank())
     resumed = spec.resume and ckpt.exists()
     word_class = corpus.word_class
     # On CPU the preflight counts only weights and gradients: activations past
     # the memory left must fail as an allocation (an oom record), not wake the
     # kernel's OOM killer. (CUDA raises its own OutOfMemoryError.)
     with meters.memory_ceiling() if spec.device.type == "cpu" else contextlib.nullcontext():
-        res = train(model, corpus, spec.train, spec.device, checkpoint=ckpt, resume=spec.resume, meta=spec.meta,
+        res = train(model, corpus, train_cfg, spec.device, checkpoint=ckpt, resume=spec.resume, meta=spec.meta,
                     should_stop=should_stop, desc=spec.model,
                     on_round=(lambda m: class_scores(m, word_class)) if word_class is not None else None)
     if res.status != "interrupted" and distributed.is_main():
         ckpt.unlink(missing_ok=True)  # only an interrupted run is resumed
-    return _record(spec, corpus, sha, res, model, resumed)
+    return _record(spec, corpus, sha, res, model, resumed, start_info)
 
 
 def memory_shortfall(spec: RunSpec, vocab_size: int, words: dict) -> tuple[dict, str] | None:
@@ -97,16 +96,23 @@ def memory_shortfall(spec: RunSpec, vocab_size: int, words: dict) -> tuple[dict,
                     f"{spec.device.type}")
 
 
-def _record(spec: RunSpec, corpus, sha: str | None, res, model, resumed: bool) -> dict:
+def _record(spec: RunSpec, corpus, sha: str | None, res, model, resumed: bool, start_info: dict | None = None) -> dict:
     metrics = dict(res.metrics)
+    if start_info:  # the first table's own cost, already taken off the training budget
+        metrics["table_s"] = start_info["seconds"]
     if "oracle_ppl" in corpus.info:
         metrics["oracle_ppl"] = corpus.info["oracle_ppl"]
     if getattr(model, "truncated_words", None) is not None:  # character models: words cut to max_word_len
         metrics["truncated_words"] = model.truncated_words
     run_id = records.new_run_id()
-    token_file = None
+    token_file = table_file = None
     if res.token_logprobs is not None and distributed.is_main():
         token_file = tokens.write(spec.results, run_id, res.token_logprobs)
+    if _table(model) is not None and res.status == "ok" and distributed.is_main():  # a warm start for later runs
+        table_file = spec.results / "tables" / f"{run_id}.npy"
+        table_file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(table_file, _table(model))
+        table_file = str(table_file.relative_to(spec.results))
     return {
         "schema": records.SCHEMA, "run_id": run_id, "token_logprobs": token_file,
         "vocab_sha": tokens.vocab_sha(corpus.vocab), "time": records.utc_now(),
@@ -115,6 +121,7 @@ def _record(spec: RunSpec, corpus, sha: str | None, res, model, resumed: bool) -
         "seed": spec.seed, "vocab_size": len(corpus.vocab), "world_size": distributed.world_size(),
         "status": res.status, "stop_reason": res.stop_reason, "error": res.error, "resumed": resumed,
         "metrics": metrics, "curve": res.curve, "rounds": res.rounds, "case_study": case_study(model, corpus),
+        "table_start": start_info or None, "table_file": table_file,
         "env": records.environment(spec.device), "argv": sys.argv[1:],
     }
 

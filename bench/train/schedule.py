@@ -21,6 +21,8 @@ After a move:
 - "restart" (CNTK's, which makes a new optimiser each round): the learning
   rate goes back to its initial value, and the decay rule counts epochs and
   compares perplexities from the round's start.
+- "fresh": as "restart", and the trainer draws every parameter afresh before
+  the move's validation point: only the new table survives the move.
 
 Every piece of state lives in the trainer's checkpointed dict `st`.
 """
@@ -42,7 +44,7 @@ def start(st: dict) -> dict:
 def lr_decays(cfg: TrainConfig, st: dict, ppl: float) -> bool:
     """Whether the lr decays after the epoch that just ended with valid `ppl`
     (st["epoch"] already counts it). Updates the stall test's memory."""
-    epoch = st["epoch"] - (st["round_start"] if cfg.after_move == "restart" else 0)
+    epoch = st["epoch"] - (st["round_start"] if cfg.after_move in ("restart", "fresh") else 0)
     if cfg.lr_decay_start is not None:
         decay = epoch >= cfg.lr_decay_start
     elif cfg.lr_decay_rule == "kim":
@@ -80,7 +82,7 @@ def after_move(cfg: TrainConfig, st: dict, opt, ppl_after: float) -> None:
     """The trainer's state right after a new table, with valid `ppl_after`."""
     st["best"] = ppl_after  # the table changed: earlier perplexities are no longer the bar
     st["round_best"], st["round_start"] = math.inf, st["epoch"]
-    if cfg.after_move == "restart":
+    if cfg.after_move in ("restart", "fresh"):
         st["lr"], st["prev"] = cfg.lr, math.inf
         opt.state.clear()  # a fresh optimiser (SGD keeps none today; momentum would)
         for g in opt.param_groups:

@@ -192,6 +192,8 @@ def train(model, corpus, cfg: TrainConfig, device: torch.device, *, checkpoint: 
                 # The hook's own "seconds" is its duration; ours (time on the curve) wins.
                 st["rounds"].append(round_entry({**info, "seconds": round(seconds(), 3), "realloc_s": span,
                                                  "valid_ppl_before": ppl}))
+                if cfg.after_move == "fresh":
+                    model.reinit()  # only the table is kept (the same draw on every rank)
                 st["rounds"][-1]["valid_ppl_after"] = after = valid_point()
                 schedule.after_move(cfg, st, opt, after)
             if progress:
