@@ -105,6 +105,12 @@ PRESETS: dict[str, Preset] = {
        for kind in ("frequency", "clusters")},
     "cpu-fresh": Preset("cpu-rounds, but a move keeps only the new table: every parameter drawn afresh, the lr "
                         "schedule restarted", dict(_ROUNDS, after_move="fresh"), _light("the cpu preset's LightRNN")),
+    "cpu-ablations": Preset("cpu-no-move for LightRNN's ablations (models/ablations.py): the random table held "
+                            "fixed", dict(_CPU_TRAIN, rounds=1),
+                            {m: _m("the cpu preset's sizes", **_CPU_WORD["config"]) for m in models.ABLATIONS}),
+    "cpu-rounds-argmax": Preset("cpu-rounds for ablation (c), the column step fed the predicted row: does the "
+                                "bootstrap pay when its tables separate exactly?", _ROUNDS,
+                                {"ablation-argmax-row": _m("the cpu preset's sizes", **_CPU_WORD["config"])}),
     "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
                         dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),
     "cpu-paper": Preset("the paper's bootstrap: a round ends at a validation stall, up to 3 moves while a round "
@@ -157,8 +163,9 @@ PRESETS: dict[str, Preset] = {
 
 def preset_names(model: str | None = None) -> list[str]:
     """Every preset, or those that configure `model`."""
-    if model is not None and model not in models.REGISTRY:
-        raise KeyError(f"unknown model {model!r}; choose from {sorted(models.REGISTRY)}")
+    if model is not None and not models.known(model):
+        raise KeyError(f"unknown model {model!r}; choose from {sorted(models.REGISTRY)} "
+                       f"or the ablations {sorted(models.ABLATIONS)}")
     return [p for p, spec in PRESETS.items() if model is None or model in spec.models]
 
 

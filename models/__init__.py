@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 
+from .ablations import ArgmaxRow, TableInputSoftmax, WordInputTableOutput
 from .adaptive import AdaptiveLM
 from .base import LanguageModel, LSTMBody, State, detach_state
 from .chsm import CharCNN, CharHSM
@@ -25,6 +26,19 @@ REGISTRY: dict[str, type[LanguageModel]] = {
     "lightrnn": LightRNN,
 }
 
+# Ablations of LightRNN (models/ablations.py): buildable and trainable like any
+# model, never part of the default run or the paper-shaped tables.
+ABLATIONS: dict[str, type[LanguageModel]] = {
+    "ablation-table-input": TableInputSoftmax,
+    "ablation-table-output": WordInputTableOutput,
+    "ablation-argmax-row": ArgmaxRow,
+}
+
+
+def known(name: str) -> bool:
+    """Whether `name` is a model of the registry or an ablation."""
+    return name in REGISTRY or name in ABLATIONS
+
 
 def needs_words(name: str) -> bool:
     """Whether model `name` reads the vocabulary's strings (`words`), as the
@@ -40,9 +54,9 @@ def config_keys(name: str) -> list[str]:
 
 
 def _lookup(name: str) -> type[LanguageModel]:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)}")
-    return REGISTRY[name]
+    if not known(name):
+        raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)} or the ablations {sorted(ABLATIONS)}")
+    return REGISTRY.get(name) or ABLATIONS[name]
 
 
 def build(name: str, vocab_size: int, **config) -> LanguageModel:
@@ -55,5 +69,5 @@ def build(name: str, vocab_size: int, **config) -> LanguageModel:
     return cls(vocab_size, **config)
 
 
-__all__ = ["REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "detach_state",
-           "needs_words"]
+__all__ = ["ABLATIONS", "REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "detach_state",
+           "known", "needs_words"]

@@ -131,6 +131,11 @@ class LightRNN(LanguageModel):
         self._refresh()
 
     # ---- scoring ----------------------------------------------------------
+    def word_input(self, words: Tensor) -> Tensor:
+        """[...] word ids -> [..., n]: the input of a word's second step, its
+        column vector (an ablation feeds a full V-row embedding here)."""
+        return self.in_col(self.word_col[words])
+
     def _col_logsoftmax(self, h: Tensor, rows: Tensor) -> Tensor:
         """h [..., hid], rows [...] -> column log-softmax [..., C] given each
         row, with that row's empty cells at -inf so the V words sum to 1."""
@@ -145,7 +150,7 @@ class LightRNN(LanguageModel):
         T, B = x.shape
         wr = self.word_row
         rows_in = self.in_row(torch.cat([wr[x[:1]], wr[y[:-1]]]))  # [T, B, n]
-        cols_in = self.in_col(self.word_col[x])                     # [T, B, n]
+        cols_in = self.word_input(x)                                # [T, B, n]
         seq = torch.stack([rows_in, cols_in], dim=1).reshape(2 * T, B, -1)  # [2T, B, n]
         out, state = self.body(seq, state)                          # [2T, B, h]
         last, _ = self.body(self.in_row(wr[y[-1:]]), state)         # [1, B, h], state dropped
@@ -184,7 +189,7 @@ class LightRNN(LanguageModel):
         out = []
         for t in range(T):
             w = x[t]
-            seq = torch.stack([self.in_row(self.word_row[w]), self.in_col(self.word_col[w])])
+            seq = torch.stack([self.in_row(self.word_row[w]), self.word_input(w)])
             o, state = self.body(seq, state)                          # o [2, B, h]
             row_lp = F.log_softmax(self.out_row(o[1]), dim=-1)        # [B, R]
             h, c = (s.repeat_interleave(R, dim=1) for s in state)     # [L, B*R, h], b-major
@@ -212,7 +217,7 @@ class LightRNN(LanguageModel):
             r = choose(F.log_softmax(self.out_row(h_top), dim=-1))
             o, after_row = self.body(self.in_row(r).unsqueeze(0), state)
             c = choose(self._col_logsoftmax(o[0], r))
-            o, state = self.body(self.in_col(c).unsqueeze(0), after_row)
+            o, state = self.body(self.word_input(self.cell_word[r * self.cols + c]).unsqueeze(0), after_row)
             h_top = o[0]
             words.append(self.cell_word[r * self.cols + c])
         return torch.stack(words), state

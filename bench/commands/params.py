@@ -16,7 +16,8 @@ from models.params import count_on_meta
 def register(subparsers) -> None:
     p = subparsers.add_parser("params", help="count a model's parameters (no memory needed)",
                               description=__doc__)
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(sorted(models.REGISTRY))}")
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(sorted(models.REGISTRY))}, or an ablation: "
+                                                         f"{', '.join(sorted(models.ABLATIONS))}")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--vocab", type=int, help="vocabulary size")
     size.add_argument("--dataset", help="take the vocabulary size from this dataset")

@@ -62,8 +62,13 @@ SUITES = {
     # that split LightRNN into its halves, at real-cpu's budget and sizes. Its random fixed table
     # (cpu-no-move) and HSM cells are real-cpu's records, copied: the same code path.
     "allocation-cpu": dict(datasets=["ptb", "brown"], models=["lightrnn"], seeds=[0, 1], budget_s=1800.0,
-                           presets=["cpu-fixed-frequency", "cpu-fixed-clusters", "cpu-fresh"], epochs=100,
-                           extra=[dict(model="lightrnn", preset="cpu-no-move"), dict(model="hsm", preset="cpu")]),
+                           presets=["cpu-fixed-frequency", "cpu-fixed-clusters"], epochs=100,
+                           extra=[dict(model="lightrnn", preset="cpu-no-move"), dict(model="hsm", preset="cpu"),
+                                  *(dict(model=m, preset="cpu-ablations") for m in
+                                    ("ablation-table-input", "ablation-table-output", "ablation-argmax-row")),
+                                  dict(model="lightrnn", preset="cpu-fresh"),
+                                  dict(model="ablation-argmax-row", preset="cpu-rounds-argmax")],
+                           seed_first=True),  # every cell's seed 0 before any seed 1
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
     # 20 minutes a run: ~8 PTB epochs of LightRNN, room for 2-3 plateau rounds.
@@ -107,8 +112,11 @@ def plan(name: str) -> list[dict]:
     own = s.get("model_presets", {})  # a model's own preset in place of the suite's
     grid = [dict(dataset=d, model=m, seed=seed, preset=own.get(m, p)) for d in s["datasets"] for seed in s["seeds"]
             for p in s["presets"] for m in s["models"] if m == KN or m in PRESETS[own.get(m, p)].models]
-    return grid + [dict(dataset=d, model=e["model"], seed=seed, preset=e["preset"]) for e in s.get("extra", [])
+    runs = grid + [dict(dataset=d, model=e["model"], seed=seed, preset=e["preset"]) for e in s.get("extra", [])
                    for d in e.get("datasets", s["datasets"]) for seed in s["seeds"]]
+    if s.get("seed_first"):  # a first answer from every cell (seed 0, each corpus) before the second seeds
+        runs.sort(key=lambda r: (r["seed"], s["datasets"].index(r["dataset"])))
+    return runs
 
 
 def report(name: str, results: Path) -> Path:
