@@ -142,9 +142,16 @@ def _is(r: dict, run: dict) -> bool:
 
 def done(rows: list[dict], run: dict, renewed: dict | None = None) -> bool:
     """Whether `run` already has a record that ended for good (made at or after
-    the commit `renewed` names for its model, if it names one, and with its core)."""
+    the commit `renewed` names for its model, if it names one, with its core,
+    and, if it ended ok, with a test PPL at its best validation point)."""
     return any(_is(r, run) and r["status"] in FINAL and _current(r, renewed or {}) and not short_of_core(r)
-               for r in rows)
+               and not lacks_best(r) for r in rows)
+
+
+def lacks_best(r: dict) -> bool:
+    """Whether record `r` ended ok but has no test PPL at its best validation
+    point: made before the trainer kept that point, its curve rose at the end."""
+    return r["status"] == "ok" and r["model"] != KN and records.best_test_ppl(r) is None
 
 
 def short_of_core(r: dict) -> bool:
@@ -203,7 +210,9 @@ def handle(args) -> int:
     if args.dry_run:
         for r in runs:
             short = [x["metrics"]["cpu_share"] for x in rows if _is(x, r) and short_of_core(x)]
-            state = "done" if r not in todo else f"rerun (had {short[-1]:.2f} of its core)" if short else "todo"
+            late = any(_is(x, r) and lacks_best(x) for x in rows)
+            state = "done" if r not in todo else "rerun (no test PPL at its best validation point)" if late else \
+                f"rerun (had {short[-1]:.2f} of its core)" if short else "todo"
             print(f"  {state} {r['dataset']} {r['model']} {r['preset']} seed {r['seed']}")
         return 0
     failed = 0

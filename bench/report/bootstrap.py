@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 
+from bench.report.records import best_test_ppl
 from bench.report.suite_tables import mean_sd
 from bench.report.tables import DASH, _md, fmt_fig, provenance, time_to_target
 
@@ -47,11 +48,11 @@ def variants(records) -> str:
         ok = {p: [r for r in seeds.values() if r["status"] == "ok"] for p, seeds in by_preset.items()}
         used += [r for seeds in by_preset.values() for r in seeds.values()]
         target = _mean([r["metrics"].get("valid_ppl") for r in ok.get(CONTROL, [])])
-        oracle = _mean([r["metrics"].get("test_ppl") for r in ok.get(ORACLE, [])])
+        oracle = _mean([best_test_ppl(r) for r in ok.get(ORACLE, [])])
         floor = _mean([r["metrics"].get("oracle_ppl") for rs in ok.values() for r in rs])
         rows = []
         for p, rs in ok.items():
-            test = [r["metrics"].get("test_ppl") for r in rs]
+            test = [best_test_ppl(r) for r in rs]
             times = [time_to_target(r["curve"], target) for r in rs] if target else []
             reached = [t for t in times if t is not None]
             moved = [[e.get("moved") for e in _moves(r)] for r in rs]

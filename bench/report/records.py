@@ -114,3 +114,21 @@ def new_run_id() -> str:
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def best_test_ppl(r: dict | None) -> float | None:
+    """A run's test perplexity at its best validation point, the figure every
+    table shows (pytorch/examples' word_language_model and awd-lstm-lm test
+    there too). Records from before the trainer kept that point
+    (bench/train/best.py) have it only when their final validation point was
+    their best, so the final weights were the best point's; otherwise None.
+    A record with no training curve (Kneser-Ney, a derived mixture) gives its test PPL; no record, None."""
+    if r is None:
+        return None
+    m = r.get("metrics") or {}
+    if "test_ppl_best" in m:
+        return m["test_ppl_best"]
+    valid = [c[2] for c in r.get("curve") or [] if c[2] is not None]
+    if not valid or valid[-1] <= min(valid):
+        return m.get("test_ppl")
+    return None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import statistics
 
-from bench.report.tables import DASH, MODELS, NAMES, _md, fmt_params, provenance, time_to_target
+from bench.report.records import best_test_ppl
+from bench.report.tables import BEST_NOTE, DASH, MODELS, NAMES, _md, fmt_params, provenance, time_to_target
 
 COUNT_MODELS = ["kn", *MODELS]
 
@@ -61,7 +62,7 @@ def table5(records) -> str:
     rows = []
     for m, p in rows_of(groups):
         cells = [groups.get((d, m, p), {}) for d in datasets]
-        ppl = [mean_sd([r["metrics"].get("test_ppl") for r in _ok(c)]) for c in cells]
+        ppl = [mean_sd([best_test_ppl(r) for r in _ok(c)]) for c in cells]
         rows.append([NAMES[m], p, *ppl, *map(_params, cells), "; ".join(f for f in map(_failed, cells) if f) or DASH])
     used = [r for runs in groups.values() for r in runs.values()]
     return f"### Table 5 analog: test perplexity / #parameters, mean ± sd over seeds\n\n{_md(header, rows)}\n\n" \
@@ -118,7 +119,7 @@ def table2(records, presets: list[str], model: str = "lightrnn") -> str:
             continue
         used += runs
         rows.append([str(runs[0]["config"]["model"].get("embedding_dim", DASH)), p,
-                     *(mean_sd([r["metrics"].get("test_ppl") for r in _ok(c)]) for c in cells), *map(_params, cells),
+                     *(mean_sd([best_test_ppl(r) for r in _ok(c)]) for c in cells), *map(_params, cells),
                      "; ".join(f for f in map(_failed, cells) if f) or DASH])
     return f"### Table 2 analog: {NAMES[model]} by embedding size, mean ± sd over seeds\n\n" \
            f"{_md(header, rows) if rows else 'no runs yet'}\n\n{provenance(used)}\n"
@@ -127,4 +128,4 @@ def table2(records, presets: list[str], model: str = "lightrnn") -> str:
 def render(records, sizes: list[str] | None = None) -> str:
     parts = [table5(records), table3(records)] + ([table2(records, sizes)] if sizes else [])
     return "# Suite results\n\nGenerated from this folder's records.jsonl by `python -m bench suite NAME --report`; " \
-           "do not edit.\n\n" + "\n".join(parts)
+           f"do not edit.\n\n{BEST_NOTE}\n\n" + "\n".join(parts)
