@@ -10,7 +10,7 @@ import pytest
 
 import datasets
 from datasets import DatasetError, readers
-from datasets.build import user_cache_dir
+from datasets.build import user_cache_dir, writable
 
 pytestmark = pytest.mark.realdata
 
@@ -49,10 +49,37 @@ def test_ptb_vocabulary_is_frequency_sorted_and_cached(ptb, data_dir):
     assert counts == sorted(counts, reverse=True)
     assert np.bincount(ptb.train, minlength=len(counts)).tolist() == counts
     cache = ptb.info["cache"]
-    assert cache.startswith(str(user_cache_dir()))  # the read-only data dir was left alone
+    # where the ids went depends on the data dir (test below): wherever it is, a second load reads it
+    assert cache.startswith(str(data_dir / ".cache") if writable(data_dir) else str(user_cache_dir()))
     again = datasets.load("ptb", data_dir=data_dir, download=False)
     assert again.info["cache"] == cache and np.array_equal(again.test, ptb.test)
     assert json.dumps(again.summary())  # JSON-ready
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_id_cache_goes_to_a_writable_data_dir_else_the_user_cache(data_dir, tmp_path, read_only, monkeypatch):
+    """The cache goes beside the data when the data dir is writable, to the user
+    cache when it is not; the data files are never modified either way."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # an empty user cache: nothing to reuse
+    own = tmp_path / "data"
+    (own / "ptb").mkdir(parents=True)
+    for split in datasets.SPLITS:
+        (own / f"ptb/ptb.{split}.txt").write_bytes((data_dir / f"ptb/ptb.{split}.txt").read_bytes())
+    before = {p: p.read_bytes() for p in (own / "ptb").iterdir()}
+    if read_only:
+        for p in [*before, own / "ptb", own]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        corpus = datasets.load("ptb", data_dir=own, download=False)
+        cache = corpus.info["cache"]
+        if read_only:
+            assert cache.startswith(str(user_cache_dir())) and not (own / ".cache").exists()
+        else:
+            assert cache.startswith(str(own / ".cache"))
+        assert {p: p.read_bytes() for p in (own / "ptb").iterdir()} == before  # no file changed, none added
+    finally:
+        for p in [own, own / "ptb", *before]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
 
 
 def test_brown_from_the_zip(data_dir):
