@@ -23,6 +23,9 @@ CHAR_MODELS = tuple(m for m in MODELS if models.needs_words(m))  # no word embed
 COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+adaptive", "kn+chsm", "kn+lightrnn"]
 NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+adaptive": "KN + adaptive", "kn+chsm": "KN + C-HSM",
               "kn+lightrnn": "KN + LightRNN"})
+NAMES.update({"ablation-table-input": "ablation (a): table input, full softmax",
+              "ablation-table-output": "ablation (b): word input, table output",
+              "ablation-argmax-row": "ablation (c): argmax row to the column step"})
 DASH = "-"
 # What every trained model's test PPL in these tables is (records.best_test_ppl).
 BEST_NOTE = ("Test perplexities are at each run's best validation point (the trainer keeps its weights, as "
