@@ -11,6 +11,9 @@ distribution over the words of each class. Because the source is known:
   model is measured against (`info["oracle_ppl"]`);
 - `corpus.word_class` is the ground truth LightRNN's word table can be scored
   against.
+Words are spelled as morphology spells them (`spell`): a stem that carries no
+class and a suffix that carries it, so the character-aware models have what
+real text gives them: a word's class can be read off its spelling.
 
 Default sizes (V=2,000 in 40 classes of 50; 150K training and 15K valid/test
 tokens): the vocabulary is large enough that the output layer matters, which
@@ -115,6 +118,31 @@ class ClassMarkovModel:
         return np.log(self.trans[c[:-1], c[1:]]) + np.log(self.emit[ids[1:]])
 
 
+CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def spell(word_class: np.ndarray, classes: int, rng) -> list[str]:
+    """A spelling for each word (generation ids), as morphology would give it:
+    a stem of 2-3 consonant-vowel syllables drawn the same way for every class
+    (the stem says nothing of the class) and its class's own suffix, two or
+    more consonants (the suffix says everything). Words are unique: stems are
+    unique within a class, and the suffix ends every word. Its own random
+    stream: the corpus's draws, and so its ids and oracle, are untouched."""
+    n = len(CONSONANTS)
+    width = 2 + max(0, int(np.ceil(np.log(max(classes, 1)) / np.log(n))) - 2)
+    suffix = ["".join(CONSONANTS[(k // n**i) % n] for i in range(width)) for k in range(classes)]
+    syllables = [c + v for c in CONSONANTS for v in VOWELS]  # 70
+    names, used = [], [set() for _ in range(classes)]
+    for k in word_class.tolist():
+        while True:
+            stem = "".join(syllables[i] for i in rng.integers(len(syllables), size=rng.integers(2, 4)))
+            if stem not in used[k]:
+                used[k].add(stem)
+                break
+        names.append(stem + suffix[k])
+    return names
+
+
 def oracle_ppl(model: ClassMarkovModel, ids: np.ndarray) -> float:
     """Exact perplexity of the true model on a stream, every token after the first scored."""
     return float(np.exp(-model.log_prob(ids).mean()))
@@ -148,8 +176,7 @@ def generate_with_model(**params) -> tuple[Corpus, ClassMarkovModel]:
     gen = dict(zip(SPLITS, np.split(stream, np.cumsum(sizes)[:-1]), strict=True))
 
     # Re-number words by training frequency (ties by string) like every vocabulary.
-    width = len(str(V - 1))
-    names = [f"w{j:0{width}d}" for j in range(V)]
+    names = spell(gen_model.word_class, K, np.random.default_rng([int(p["seed"]), 1]))
     counts = Counter(dict.fromkeys(names, 0))
     counts.update(dict(zip(names, np.bincount(gen["train"], minlength=V).tolist(), strict=True)))
     vocab = Vocab.from_counts(counts, min_count=0)

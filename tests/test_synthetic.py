@@ -99,3 +99,28 @@ def test_bad_parameters_are_named():
         datasets.load("synthetic", vocab_size=10, classes=20)
     with pytest.raises(ValueError, match="only 'synthetic'"):
         datasets.load("ptb", vocab_size=10)
+
+
+def test_spelling_carries_the_class_in_its_suffix_and_nothing_in_its_stem():
+    corpus = datasets.load("synthetic", vocab_size=600, classes=30, train_tokens=2000, valid_tokens=100,
+                           test_tokens=100)
+    words, cls = corpus.vocab.words, corpus.word_class
+    assert len(set(words)) == 600
+    by_suffix = {}
+    for w, c in zip(words, cls.tolist(), strict=True):
+        by_suffix.setdefault(w[-2:], set()).add(c)
+    assert len(by_suffix) == 30 and all(len(c) == 1 for c in by_suffix.values())  # suffix -> class, one to one
+    # Stems are drawn alike for every class: their first syllable's letter spreads the same way.
+    first = np.array([ord(w[0]) for w in words])
+    rates = [np.mean(first[cls == c] == ord("b")) for c in range(30)]
+    assert max(rates) < 0.35  # 1/14 expected; no class owns a stem letter
+    # The ids and the oracle are those of the unspelled model: spelling draws from its own stream.
+    again = datasets.load("synthetic", vocab_size=600, classes=30, train_tokens=2000, valid_tokens=100,
+                          test_tokens=100)
+    assert again.vocab.words == words and np.array_equal(again.train, corpus.train)
+
+
+def test_the_default_corpus_keeps_its_oracle_through_the_spelling():
+    # 183.572: the oracle of every default-run record made before words were spelled
+    # (results/records.jsonl): spelling renames words and draws nothing from the corpus's stream.
+    assert datasets.load("synthetic").info["oracle_ppl"] == pytest.approx(183.5720002574046, rel=1e-12)
