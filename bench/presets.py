@@ -44,8 +44,12 @@ _KIM_CHAR_SMALL = dict(hidden_dim=300, layers=2, dropout=0.5)
 # halved when valid ppl improves by less than 1, gradient norm 5, no lr floor.
 _KIM_SCHEDULE = dict(epochs=25, batch_size=20, bptt=35, lr_decay_rule="kim", lr_floor=0.0)
 
+# BlackOut (models/blackout.py): K samples a step from q ∝ unigram^alpha. K = 500 and
+# alpha = 0.4 are this harness's reading of Ji et al. (results/NOTES.md says what was checked).
+_BLACKOUT = dict(objective="blackout", samples=500, alpha=0.4)
 _CPU_WORD = _m("Kim et al.'s small 200/200 x 2 size, light dropout: trains in minutes on one CPU thread",
                **dict(_KIM_SMALL, dropout=0.1))
+_CPU_BLACKOUT = _m("the cpu LSTM's sizes trained by BlackOut", **_CPU_WORD["config"], **_BLACKOUT)
 _ACLW_WORD = _m("Kim et al.'s LSTM-Word-Small, the paper's ACLW baseline size", **_KIM_SMALL)
 # Table 4's 1024-dim reference: 793K x 1024 input + output vectors = the 1.6G HSM.
 _BILLIONW_WORD = _m("the paper's 1024-dim BillionW reference (Table 4, ~1.6G params)",
@@ -59,6 +63,7 @@ def _paper_aclw_lightrnn(dim: int, why: str) -> dict:
 
 _PAPER_ACLW_MODELS = {
     "lstm": _ACLW_WORD, "hsm": _ACLW_WORD, "adaptive": _ACLW_WORD,  # adaptive: not in the paper, sized alike
+    "blackout": _m("BlackOut at Kim et al.'s small size, like the other baselines", **_KIM_SMALL, **_BLACKOUT),
     "chsm": _ACLW_CHAR, "charcnn": _ACLW_CHAR,
     "lightrnn": _paper_aclw_lightrnn(1000, "the paper's ACLW LightRNN: 1000/1000, 2 layers (~17-19M params)"),
 }
@@ -80,7 +85,7 @@ PRESETS: dict[str, Preset] = {
         "CPU-sized, NOT the paper's settings: the default run in ~10 minutes on 2 cores; batch 10 and lr 1 "
         "held 7 epochs so the softmax baselines leave the unigram plateau (results/NOTES.md)",
         _CPU_TRAIN,
-        {"lstm": _CPU_WORD, "hsm": _CPU_WORD, "adaptive": _CPU_WORD, "lightrnn": _CPU_WORD,
+        {"lstm": _CPU_WORD, "hsm": _CPU_WORD, "adaptive": _CPU_WORD, "lightrnn": _CPU_WORD, "blackout": _CPU_BLACKOUT,
          **dict.fromkeys(("chsm", "charcnn"), _m(
              "Kim et al.'s Small character CNN, the CPU preset's 200 x 2 LSTM and light dropout",
              hidden_dim=200, layers=2, dropout=0.1))}),
@@ -145,6 +150,9 @@ PRESETS: dict[str, Preset] = {
          **dict.fromkeys(("chsm", "charcnn"), _m(
              "no C-HSM in the paper's BillionW table; Kim et al.'s Small sizes so the auto preset resolves",
              **_KIM_CHAR_SMALL)),
+         "blackout": _m("Ji et al.'s B-RNN size: 2048 hidden units, one layer, input and output vectors of 2048 "
+                        "(their RNN is sigmoid, ours the shared LSTM body)", embedding_dim=2048, hidden_dim=2048,
+                        layers=1, dropout=0.5, **_BLACKOUT),
          "lightrnn": _m("the paper's BillionW LightRNN: 2048-dim, one layer (~41M params)",
                         embedding_dim=2048, hidden_dim=2048, layers=1, dropout=0.5)}),
     "zaremba-small": Preset(

@@ -11,6 +11,7 @@ import inspect
 from .ablations import ArgmaxRow, TableInputSoftmax, WordInputTableOutput
 from .adaptive import AdaptiveLM
 from .base import LanguageModel, LSTMBody, State, detach_state
+from .blackout import BlackOutLM
 from .chsm import CharCNN, CharHSM
 from .hsm import HSMLM
 from .lightrnn import LightRNN
@@ -23,6 +24,7 @@ REGISTRY: dict[str, type[LanguageModel]] = {
     "adaptive": AdaptiveLM,
     "chsm": CharHSM,
     "charcnn": CharCNN,
+    "blackout": BlackOutLM,
     "lightrnn": LightRNN,
 }
 
@@ -44,6 +46,15 @@ def needs_words(name: str) -> bool:
     """Whether model `name` reads the vocabulary's strings (`words`), as the
     character-aware models do; the harness then passes corpus.vocab.words."""
     return "words" in config_keys(name)
+
+
+def corpus_inputs(name: str, vocab) -> dict:
+    """What model `name` reads from the training vocabulary besides its config
+    (not recorded): the spelling of each word (the character-aware models), its
+    training count (BlackOut's proposal)."""
+    keys = config_keys(name)
+    return {**({"words": vocab.words} if "words" in keys else {}),
+            **({"unigram": vocab.counts} if "unigram" in keys else {})}
 
 
 def config_keys(name: str) -> list[str]:
@@ -69,5 +80,5 @@ def build(name: str, vocab_size: int, **config) -> LanguageModel:
     return cls(vocab_size, **config)
 
 
-__all__ = ["ABLATIONS", "REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "detach_state",
-           "known", "needs_words"]
+__all__ = ["ABLATIONS", "REGISTRY", "LanguageModel", "LSTMBody", "State", "build", "config_keys", "corpus_inputs",
+           "detach_state", "known", "needs_words"]

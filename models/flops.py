@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .adaptive import AdaptiveLM
+from .blackout import BlackOutLM
 from .chars import CharEncoder
 from .hsm import HSMLM
 from .lightrnn import LightRNN
@@ -69,6 +70,8 @@ def forward_macs_per_token(model: nn.Module, targets: torch.Tensor | None = None
         tail = sum(p * (proj.in_features * proj.out_features + proj.out_features * word.out_features)
                    for p, (proj, word) in zip(mass, model.out.tail, strict=True))
         out = head + tail
+    elif isinstance(model, BlackOutLM):  # training: the K shared samples' logits (evaluation: the full V x h)
+        out = model.samples * h
     else:  # full softmax (LSTM, CharCNN)
         out = model.out.out_features * h
     return _total(inp, recurrent, out)

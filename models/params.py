@@ -43,7 +43,7 @@ def param_formula(name: str, V: int, **config) -> dict[str, int]:
     if name == "lightrnn":
         R, C = table_shape(V)
         embedding, output = (R + C) * n, (R + C) * (h + 1)  # X^r, X^c; Y^r, Y^c + biases
-    elif name == "lstm":
+    elif name in ("lstm", "blackout"):  # BlackOut: the full softmax's vectors, trained by sampling
         embedding, output = V * n, V * (h + 1)
     elif name == "hsm":
         embedding, output = V * n, _hsm_output(V, h)

@@ -40,7 +40,7 @@ def test_run_every_model_writes_records_tables_and_plots(tmp_path):
     rc = main(["run", *TINY, "--epochs", "2", "--rounds", "2", "--results", str(tmp_path)])
     assert rc == 0
     recs = records.read(tmp_path / "records.jsonl")
-    assert [r["model"] for r in recs] == ["kn", "lstm", "hsm", "adaptive", "chsm", "charcnn", "lightrnn"]
+    assert [r["model"] for r in recs] == ["kn", "lstm", "hsm", "adaptive", "chsm", "charcnn", "blackout", "lightrnn"]
     tables_md = (tmp_path / "tables.md").read_text()
     for r in recs:
         m = r["metrics"]

@@ -93,8 +93,8 @@ def test_real_cpu_suite_trains_lightrnn_with_its_bootstrap():
         size = PRESETS[f"cpu-rounds-{d}"]
         assert size.train == rounds and size.models["lightrnn"]["config"] == \
             dict(PRESETS["cpu-rounds"].models["lightrnn"]["config"], embedding_dim=d, hidden_dim=d)
-    # corpora x seeds x (KN + 6 neural models); the control and cpu-bootstrap on both corpora; two sizes on PTB
-    assert len(runs) == 2 * 2 * 7 + 2 * 2 * 2 + 2 * 2
+    # corpora x seeds x (KN + 7 neural models); the control and cpu-bootstrap on both corpora; two sizes on PTB
+    assert len(runs) == 2 * 2 * 8 + 2 * 2 * 2 + 2 * 2
     assert len({(r["dataset"], r["model"], r["preset"], r["seed"]) for r in runs}) == len(runs)
 
 

@@ -70,3 +70,18 @@ def test_best_at_the_last_point_reuses_the_final_figure():
     best.update(st, model, 40.0)
     out = best.test_at_best(st, model, 41.5, lambda: 1 / 0)  # never called
     assert out["test_ppl_best"] == 41.5
+
+
+def test_tables_read_the_best_point_and_suites_rerun_old_records_without_it():
+    from bench.commands import suite
+    from bench.report.records import best_test_ppl
+
+    run = {"dataset": "ptb", "model": "adaptive", "seed": 0, "preset": "cpu"}
+    new = {**run, "status": "ok", "curve": [[0, 0, 900.0], [9, 1, 300.0], [18, 2, 400.0]],
+           "metrics": {"test_ppl": 390.0, "test_ppl_best": 290.0}}
+    falling = {**run, "status": "ok", "curve": [[0, 0, 900.0], [9, 1, 300.0]], "metrics": {"test_ppl": 295.0}}
+    rising = {**run, "status": "ok", "curve": [[0, 0, 900.0], [9, 1, 300.0], [18, 2, 400.0]],
+              "metrics": {"test_ppl": 390.0}}
+    kn = {**run, "model": "kn", "status": "ok", "curve": [], "metrics": {"test_ppl": 141.0}}
+    assert [best_test_ppl(r) for r in (new, falling, rising, kn, None)] == [290.0, 295.0, None, 141.0, None]
+    assert suite.done([new], run) and suite.done([falling], run) and not suite.done([rising], run)

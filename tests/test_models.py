@@ -8,7 +8,7 @@ import torch
 
 import models
 
-NAMES = ["lightrnn", "lstm", "hsm", "adaptive"]
+NAMES = ["lightrnn", "lstm", "hsm", "adaptive", "blackout"]
 CHAR_NAMES = ["chsm", "charcnn"]  # character-aware input: sized by its CNN, spelled from `words`
 SMALL = dict(embedding_dim=8, hidden_dim=16, layers=2, dropout=0.0)
 CHAR_SMALL = dict(char_dim=6, kernels=(1, 2, 3), feature_maps=(4, 5, 6), highway=1, hidden_dim=16, layers=2,

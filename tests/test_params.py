@@ -56,6 +56,14 @@ def test_presets_counted_on_meta_at_paper_vocab_sizes(name):
             assert count_on_meta(name, V, **cfg) == param_formula(name, V, **cfg), (preset, V)
 
 
+def test_brnn_at_a_million_words_is_the_papers_4_1g():
+    # The paper's Table 4 lists B-RNN at 4.1G: input and output vectors of 2048 for a vocabulary of
+    # about a million words (2 x 1e6 x 2048 = 4.10G); at BillionW's 793,471 words the same model is 3.28G.
+    cfg = preset_config("blackout", "paper-billionw")
+    assert 4.05e9 < count_on_meta("blackout", 1_000_000, **cfg)["total"] < 4.15e9
+    assert 3.2e9 < count_on_meta("blackout", PAPER_VOCAB["billionw"], **cfg)["total"] < 3.3e9
+
+
 def test_paper_scale_counts_match_the_paper():
     # Paper: LightRNN ~17-19M on ACLW (English, the smallest V, gives 17.0M), ~41M on BillionW; HSM reference 1.6G.
     light = [count_on_meta("lightrnn", V, **preset_config("lightrnn", "paper-aclw"))["total"]

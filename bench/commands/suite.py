@@ -153,7 +153,7 @@ def done(rows: list[dict], run: dict, renewed: dict | None = None) -> bool:
 def lacks_best(r: dict) -> bool:
     """Whether record `r` ended ok but has no test PPL at its best validation
     point: made before the trainer kept that point, its curve rose at the end."""
-    return r["status"] == "ok" and r["model"] != KN and records.best_test_ppl(r) is None
+    return r["status"] == "ok" and r["model"] != KN and bool(r.get("curve")) and records.best_test_ppl(r) is None
 
 
 def short_of_core(r: dict) -> bool:

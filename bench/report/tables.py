@@ -16,13 +16,13 @@ from bench.report.records import best_test_ppl
 
 MODELS = [m for m in ORDER if m != KN]
 NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "chsm": "C-HSM",
-         "charcnn": "CharCNN (full softmax)", "lightrnn": "LightRNN"}
+         "charcnn": "CharCNN (full softmax)", "blackout": "B-RNN (BlackOut)", "lightrnn": "LightRNN"}
 CHAR_MODELS = tuple(m for m in MODELS if models.needs_words(m))  # no word embedding: no column in the table by embedding size
 # The count-based baseline and its linear mixtures with the neural runs
 # (records derived by bench/report/interpolate.py), as in the paper's Tables 4 and 5.
-COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+adaptive", "kn+chsm", "kn+lightrnn"]
+COUNT = ["kn", "kn+lstm", "kn+hsm", "kn+adaptive", "kn+chsm", "kn+blackout", "kn+lightrnn"]
 NAMES.update({"kn": "KN", "kn+lstm": "KN + LSTM", "kn+hsm": "KN + HSM", "kn+adaptive": "KN + adaptive", "kn+chsm": "KN + C-HSM",
-              "kn+lightrnn": "KN + LightRNN"})
+              "kn+blackout": "KN + B-RNN", "kn+lightrnn": "KN + LightRNN"})
 NAMES.update({"ablation-table-input": "ablation (a): table input, full softmax",
               "ablation-table-output": "ablation (b): word input, table output",
               "ablation-argmax-row": "ablation (c): argmax row to the column step"})

@@ -53,7 +53,7 @@ class RunSpec:
 def execute(spec: RunSpec, corpus, sha: str | None, should_stop: Callable[[], bool] = lambda: False) -> dict:
     """Train `spec` on `corpus` and return its record (not yet appended)."""
     torch.manual_seed(spec.seed)
-    words = {"words": corpus.vocab.words} if models.needs_words(spec.model) else {}  # spelled, not recorded
+    words = models.corpus_inputs(spec.model, corpus.vocab)  # spellings, counts: not recorded
     short = memory_shortfall(spec, len(corpus.vocab), words)
     if short is not None:  # refused before allocating: a record, not the OOM killer
         return _record(spec, corpus, sha, refused(short[0], short[1]), None, resumed=False)
