@@ -9,8 +9,8 @@ import torch
 import models
 from bench.rigs.microbench import Rig, zipf_ids
 from bench.rigs.realloc_instances import FAMILIES, make_instance
-from models.realloc import reallocate
 from models.bootstrap.passes import accumulate_losses
+from models.realloc import reallocate
 
 # Seconds per call at these sizes on one shared core; exact LSA is cubic, so 2K only.
 LARGEST = {"exact": 2_000, "greedy-cntk": 50_000, "auction": 10_000}

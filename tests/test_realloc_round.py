@@ -14,9 +14,9 @@ import models
 from bench.cli import main
 from bench.report.class_recovery import adjusted_mutual_info, table_case_study, table_class_scores
 from datasets.batching import batchify, bptt_batches
-from models.realloc import table_cost
 from models.bootstrap.passes import accumulate_losses, stream_nll
 from models.bootstrap.round import reallocation_round
+from models.realloc import table_cost
 
 V, B, T = 23, 3, 4  # 5 x 5 table: two empty cells, so masking is exercised
 

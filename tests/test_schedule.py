@@ -18,10 +18,10 @@ from bench.report import records
 from bench.report.class_recovery import table_class_scores
 from bench.train import schedule, trainer
 from bench.train.config import TrainConfig
-from models.lightrnn import class_table
 from models.bootstrap.passes import accumulate_losses
 from models.bootstrap.round import reallocation_round
 from models.bootstrap.rows_first import match_columns
+from models.lightrnn import class_table
 
 CPU = torch.device("cpu")
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 import statistics
 
 from bench.report.records import best_test_ppl
-from bench.report.tables import BEST_NOTE, DASH, MODELS, NAMES, _md, fmt_params, provenance, time_to_target
+from bench.report.tables import (
+    BEST_NOTE,
+    DASH,
+    MODELS,
+    NAMES,
+    _md,
+    fmt_params,
+    provenance,
+    time_to_target,
+)
 
 COUNT_MODELS = ["kn", *MODELS]
 

@@ -67,8 +67,8 @@ def realloc_phase(sz: dict, tiny: bool, device: torch.device, fig: dict, deadlin
         it stops improving the table when another round would end past
         `deadline` (perf_counter seconds)."""
     from bench.rigs.realloc_instances import make_instance
-    from models.realloc import reallocate
     from models.bootstrap.passes import accumulate_losses
+    from models.realloc import reallocate
 
     V = fig["vocab_size"] = sz["realloc_vocab"]
     torch.manual_seed(0)

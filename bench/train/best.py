@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 import time
 
-import torch
-
 
 def update(st: dict, model, ppl: float) -> None:
     """After a validation point with perplexity `ppl` (already on st["curve"]):
