@@ -113,8 +113,10 @@ PRESETS: dict[str, Preset] = {
     "cpu-ablations": Preset("cpu-no-move for LightRNN's ablations (models/ablations.py): the random table held "
                             "fixed", dict(_CPU_TRAIN, rounds=1),
                             {m: _m("the cpu preset's sizes", **_CPU_WORD["config"]) for m in models.ABLATIONS}),
-    "cpu-rounds-argmax": Preset("cpu-rounds for ablation (c), the column step fed the predicted row: does the "
-                                "bootstrap pay when its tables separate exactly?", _ROUNDS,
+    "cpu-rounds-argmax": Preset("ablation (c), the column step fed the predicted row, moved once after its first "
+                                "epoch (its sequential steps train ~2 epochs in the suite's 30 minutes, too few for a "
+                                "plateau): does a move pay when the tables separate exactly?",
+                                dict(_CPU_TRAIN, rounds=2, round_schedule="even", epochs=2),
                                 {"ablation-argmax-row": _m("the cpu preset's sizes", **_CPU_WORD["config"])}),
     "cpu-fixed": Preset("the control: LightRNN's first (random) table held fixed, the bootstrap's lr rule",
                         dict(_BOOT, rounds=1), _light("the cpu preset's LightRNN, never reallocated")),

@@ -67,7 +67,7 @@ SUITES = {
                                   *(dict(model=m, preset="cpu-ablations") for m in
                                     ("ablation-table-input", "ablation-table-output", "ablation-argmax-row")),
                                   dict(model="lightrnn", preset="cpu-fresh"),
-                                  dict(model="ablation-argmax-row", preset="cpu-rounds-argmax")],
+                                  dict(model="ablation-argmax-row", preset="cpu-rounds-argmax", epochs=2)],
                            seed_first=True, report="allocation"),  # every cell's seed 0 before any seed 1
     # LightRNN's bootstrap variants (bench/train/schedule.py) at equal time: the control
     # (random table held fixed), the paper's rounds, CNTK's restart, a trust region.
@@ -112,8 +112,9 @@ def plan(name: str) -> list[dict]:
     own = s.get("model_presets", {})  # a model's own preset in place of the suite's
     grid = [dict(dataset=d, model=m, seed=seed, preset=own.get(m, p)) for d in s["datasets"] for seed in s["seeds"]
             for p in s["presets"] for m in s["models"] if m == KN or m in PRESETS[own.get(m, p)].models]
-    runs = grid + [dict(dataset=d, model=e["model"], seed=seed, preset=e["preset"]) for e in s.get("extra", [])
-                   for d in e.get("datasets", s["datasets"]) for seed in s["seeds"]]
+    runs = grid + [dict(dataset=d, model=e["model"], seed=seed, preset=e["preset"],
+                        **({"epochs": e["epochs"]} if "epochs" in e else {}))  # its own epochs, not the suite's
+                   for e in s.get("extra", []) for d in e.get("datasets", s["datasets"]) for seed in s["seeds"]]
     if s.get("seed_first"):  # a first answer from every cell (seed 0, each corpus) before the second seeds
         runs.sort(key=lambda r: (r["seed"], s["datasets"].index(r["dataset"])))
     return runs
@@ -182,7 +183,7 @@ def command(name: str, run: dict, args, budget: float, results: Path) -> list[st
     s = SUITES[name]
     cmd = [sys.executable, "-m", "bench", "run", "--dataset", run["dataset"], "--models", run["model"],
            "--seed", str(run["seed"]), "--preset", run["preset"], "--max-time", str(budget),
-           "--epochs", str(s["epochs"]), "--results", str(results), "--resume", "--no-tables", *s.get("args", [])]
+           "--epochs", str(run.get("epochs", s["epochs"])), "--results", str(results), "--resume", "--no-tables", *s.get("args", [])]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     return cmd
