@@ -56,6 +56,26 @@ def test_torn_last_line_is_skipped_and_the_next_append_stays_whole(tmp_path):
         assert [r["run_id"] for r in records.read(path)] == ["r0", "r2"]
 
 
+@pytest.mark.parametrize("junk", [b"\x8f\xff garbage \xc3", b"[1, 2, 3]", b"null", b"\x00" * 40, b"[" * 5000])
+def test_a_line_that_is_not_a_record_is_skipped_wherever_it_is(tmp_path, junk):
+    """Garbage (non-UTF-8 bytes, a JSON list, nesting past the recursion limit) in
+    the middle of the file: a warning naming the file and line, not "torn"; the
+    records around it and the appends after it are read."""
+    path = tmp_path / "records.jsonl"
+    records.append(path, _record(0))
+    with open(path, "ab") as f:
+        f.write(junk + b"\n")
+    records.append(path, _record(1))
+    with pytest.warns(UserWarning, match=f"{path}:2: skipping a line that is not a JSON object"):
+        assert [r["run_id"] for r in records.read(path)] == ["r0", "r1"]
+    with open(path, "ab") as f:
+        f.write(junk)  # last, with no newline: the next append starts its own line
+    records.append(path, _record(2))
+    with pytest.warns(UserWarning) as seen:
+        assert [r["run_id"] for r in records.read(path)] == ["r0", "r1", "r2"]
+    assert [str(w.message).split(": ")[0] for w in seen] == [f"{path}:2", f"{path}:4"]
+
+
 def test_bad_status_and_foreign_schema_are_refused(tmp_path):
     path = tmp_path / "records.jsonl"
     with pytest.raises(ValueError, match="not one of"):

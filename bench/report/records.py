@@ -56,20 +56,27 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def read(path: str | os.PathLike) -> list[dict]:
-    """All records in `path` ([] if it does not exist). A torn line (a writer
-    killed mid-write) is skipped with a warning; a foreign schema is an error."""
+    """All records in `path` ([] if it does not exist). A line that is not a
+    JSON object (a torn line of a writer killed mid-write, garbage bytes, a
+    JSON list) is skipped with a warning naming the file and line, wherever it
+    is: the lines around it are still good records. A foreign schema is an error."""
     path = Path(path)
     if not path.exists():
         return []
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file: records are one JSON object per line")
     out = []
     for i, raw in enumerate(path.read_bytes().split(b"\n")):
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError:
-            # Only a writer killed mid-write leaves a partial line behind.
-            warnings.warn(f"{path}:{i + 1}: skipping a torn (partial) record", stacklevel=2)
+            rec = json.loads(raw)  # bytes: bad UTF-8 raises UnicodeDecodeError, a ValueError
+        except (ValueError, RecursionError):  # RecursionError: '[[[[...' nested past Python's limit
+            rec = None
+        if not isinstance(rec, dict):
+            # Records start '{"' (sort_keys): a line that does is one cut short by a killed writer.
+            why = "a torn (partial) record" if raw.startswith(b'{"') else "a line that is not a JSON object"
+            warnings.warn(f"{path}:{i + 1}: skipping {why}", stacklevel=2)
             continue
         if rec.get("schema") != SCHEMA:
             raise ValueError(f"{path}:{i + 1}: schema {rec.get('schema')!r}, this code reads {SCHEMA}")
