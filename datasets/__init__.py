@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .corpus import SPLITS, Corpus
 from .paths import DatasetError, default_data_dir
-from .registry import load, names
+from .registry import check, load, names
 from .vocab import Vocab
 
-__all__ = ["SPLITS", "Corpus", "DatasetError", "Vocab", "default_data_dir", "load", "names"]
+__all__ = ["SPLITS", "Corpus", "DatasetError", "Vocab", "check", "default_data_dir", "load", "names"]

@@ -19,3 +19,16 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lightrnn-bench"
+
+
+def check_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data dir `default_data_dir` gives, refused when it is something other
+    than a folder (a file, or ""): found before any download is tried."""
+    if data_dir is not None and not str(data_dir).strip():
+        raise DatasetError("--data-dir '' is empty: name a folder")
+    root = default_data_dir(data_dir)
+    if root.exists() and not root.is_dir():
+        where = "--data-dir" if data_dir is not None else "$LIGHTRNN_DATA_DIR" \
+            if os.environ.get("LIGHTRNN_DATA_DIR") else "the default data dir"
+        raise DatasetError(f"{where} {root} is not a folder")
+    return root

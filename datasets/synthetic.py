@@ -29,6 +29,7 @@ the oracle perplexity to about 1% (sampling standard error).
 from __future__ import annotations
 
 import hashlib
+import math
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
@@ -148,17 +149,18 @@ def oracle_ppl(model: ClassMarkovModel, ids: np.ndarray) -> float:
     return float(np.exp(-model.log_prob(ids).mean()))
 
 
-def generate(**params) -> Corpus:
-    """Build the synthetic corpus; same parameters (seed included) -> same bytes."""
-    return generate_with_model(**params)[0]
-
-
-def generate_with_model(**params) -> tuple[Corpus, ClassMarkovModel]:
-    """The corpus and its true generative model, both in vocabulary ids."""
+def check_params(**params) -> dict:
+    """The parameters over DEFAULTS, each checked (what `generate` refuses,
+    found before any generating: bench/checks.py runs it up front)."""
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"synthetic got unknown parameters {unknown}; valid: {sorted(DEFAULTS)}")
     p = {**DEFAULTS, **params}
+    for k, v in p.items():  # bool is an int to Python, "abc" reaches int() as a ValueError of its own
+        number = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not number or (k not in ("alpha", "zipf") and v != int(v)):
+            kind = "a finite number" if k in ("alpha", "zipf") else "an integer"
+            raise ValueError(f"synthetic {k}={v!r}: must be {kind}")
     V, K = int(p["vocab_size"]), int(p["classes"])
     if not 1 <= K <= V:
         raise ValueError(f"synthetic needs 1 <= classes <= vocab_size, got classes={K}, vocab_size={V}")
@@ -167,6 +169,19 @@ def generate_with_model(**params) -> tuple[Corpus, ClassMarkovModel]:
         raise ValueError(f"synthetic needs at least 2 tokens per split, got {dict(zip(SPLITS, sizes, strict=True))}")
     if p["alpha"] <= 0:
         raise ValueError(f"synthetic needs alpha > 0, got {p['alpha']}")
+    return p
+
+
+def generate(**params) -> Corpus:
+    """Build the synthetic corpus; same parameters (seed included) -> same bytes."""
+    return generate_with_model(**params)[0]
+
+
+def generate_with_model(**params) -> tuple[Corpus, ClassMarkovModel]:
+    """The corpus and its true generative model, both in vocabulary ids."""
+    p = check_params(**params)
+    V, K = int(p["vocab_size"]), int(p["classes"])
+    sizes = [int(p[f"{s}_tokens"]) for s in SPLITS]
 
     rng = np.random.default_rng(int(p["seed"]))
     gen_model = ClassMarkovModel.random(V, K, float(p["alpha"]), float(p["zipf"]), rng)
