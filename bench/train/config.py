@@ -4,6 +4,7 @@ setting fails before any data is read or model built."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -47,9 +48,12 @@ class TrainConfig:
         positive = ("epochs", "rounds", "batch_size", "bptt", "eval_batch_size", "evals_per_epoch", "log_every")
         bad = [f"{k}={getattr(self, k)} (must be >= 1)" for k in positive if getattr(self, k) < 1]
         bad += [f"{k}={getattr(self, k)} (must be > 0)" for k in ("lr", "clip") if not getattr(self, k) > 0]
+        # +inf passes the range tests here and fails only as a record (JSON has no inf), after the training.
+        bad += [f"{k}={getattr(self, k)} (must be finite{' and > 0' if k != 'lr_floor' else ''})"
+                for k in ("lr", "clip", "lr_floor", "max_time", "checkpoint_every") if getattr(self, k) == math.inf]
         if not 0 < self.lr_decay <= 1:
             bad.append(f"lr_decay={self.lr_decay} (must be in (0, 1])")
-        if self.lr_floor < 0 or (self.max_time is not None and not self.max_time > 0):
+        if not self.lr_floor >= 0 or (self.max_time is not None and not self.max_time > 0):
             bad.append(f"lr_floor={self.lr_floor}, max_time={self.max_time} (lr_floor >= 0, max_time > 0)")
         if self.max_steps is not None and self.max_steps < 1:
             bad.append(f"max_steps={self.max_steps} (must be >= 1)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from bench import meters
 from bench.train import best, distributed, schedule
 from bench.train.checkpoint import load as load_checkpoint
+from bench.train.checkpoint import resume_config
 from bench.train.checkpoint import save as save_checkpoint
 from bench.train.config import TrainConfig
 from bench.train.evaluate import evaluate
@@ -109,8 +109,7 @@ class _Run:
         self.progress = progress and distributed.is_main()  # data-parallel: only rank 0 reports
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
         # What a checkpoint must have been written with to be resumed.
-        self.same = {k: v for k, v in asdict(cfg).items()
-                     if k not in ("epochs", "max_time", "max_steps", "checkpoint_every", "log_every")}
+        self.same = resume_config(cfg)
         self.st = {"epoch": 0, "step": 0, "lr": cfg.lr, "best": math.inf, "prev": math.inf, "train_s": 0.0,
                    "realloc_s": 0.0, "eval_s": 0.0, "tokens": 0, "curve": [], "rounds": []}
         self.clock = meters.Stopwatch(device)
