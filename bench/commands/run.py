@@ -10,31 +10,20 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 import torch
 
 import datasets
-import models
-from bench.presets import (
-    KN,
-    ORDER,
-    PRESETS,
-    paper_preset,
-    parse_kv,
-    preset_config,
-    preset_names,
-    train_settings,
-)
+from bench import checks
+from bench.presets import KN, ORDER, PRESETS, parse_kv, preset_names
 from bench.report import records
 from bench.train import distributed, kn_run
-from bench.train.config import TrainConfig
-from bench.train.runner import RunSpec, execute
+from bench.train.runner import execute
 
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="train models and record the results",
-                       description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description=__doc__, formatter_class=OneDefaultHelp)
     p.add_argument("--dataset", default="synthetic", help="dataset name (see `python -m bench info`)")
     p.add_argument("--models", default=None,
                    help=f"comma-separated models to run, in order; default: all of {ORDER}; "
@@ -63,10 +52,12 @@ def register(sub) -> None:
     p.add_argument("--after-move", choices=("keep", "restart", "fresh"),
                    help="after a reallocation: keep (the paper's), restart the lr and its schedule (CNTK's), or "
                         "fresh (restart, and every parameter drawn afresh: only the new table kept)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to train; auto = cuda when a CUDA device is available")
     p.add_argument("--amp", choices=("bf16",), help="autocast to bfloat16")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared machine)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the run's random seed (initialisation, dropout); part of its "
+                   "checkpoint's name and record")
     p.add_argument("--data-dir", help="where datasets live ($LIGHTRNN_DATA_DIR or a user cache by default)")
     p.add_argument("--dataset-opt", type=_kv_arg, action="append", default=[], metavar="KEY=VALUE",
                    help="dataset parameter, e.g. train_tokens=5000 for synthetic (repeatable)")
@@ -76,7 +67,14 @@ def register(sub) -> None:
     p.add_argument("--kn-order", type=int, default=kn_run.DEFAULT_ORDER, help="n-gram order of the kn model")
     p.add_argument("--results", default="results", help="folder for records.jsonl, tables, plots, checkpoints")
     p.add_argument("--resume", action="store_true", help="continue each run from its checkpoint (the last epoch end, "
-                   "mid-epoch save or interruption)")
+                   "mid-epoch save or interruption); a run whose record in --results already ended for good "
+                   "(as `suite` decides) with the same settings is not run again")
+    p.add_argument("--fresh", action="store_true", help="start over a run that has an interrupted checkpoint, "
+                   "moving the checkpoint aside (renamed, never deleted); without --resume or --fresh such a run "
+                   "is refused")
+    p.add_argument("--rerun-finished", action="store_true",
+                   help="with --resume: run again even a run whose record already ended for good (`suite` uses it: "
+                        "it decides itself which runs are done)")
     p.add_argument("--no-tables", action="store_true", help="skip regenerating tables and plots")
     t = p.add_argument_group("training (defaults: the shared procedure of the paper and Kim et al.)")
     for name, kind, helptext in [
@@ -92,6 +90,17 @@ def register(sub) -> None:
     ]:
         t.add_argument(f"--{name}", type=kind, help=helptext)
     p.set_defaults(handler=handle)
+
+
+class OneDefaultHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default once: not where its help already says it,
+    nor where there is none (None, False, an empty list)."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "").lower() or action.default is None or action.default is False \
+                or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Interrupt:
@@ -123,53 +132,45 @@ def pick_device(choice: str) -> torch.device:
 
 
 def handle(args) -> int:
+    plan = checks.run_plan(args, pick_device(args.device))  # every input checked: nothing loaded or written yet
     torch.set_num_threads(args.threads)
     device = distributed.init(pick_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
     main = distributed.is_main()  # read now: once the group is gone every process is "rank 0"
+    for spec in plan.specs.values():
+        spec.device = device
     try:
-        code = _runs(args, device)
+        code = _runs(args, plan, device)
     except BaseException:
         distributed.shutdown(synced=False)
         raise
     distributed.shutdown()
-    if not args.no_tables and main:
+    if not args.no_tables and main and (plan.results / "records.jsonl").exists():
         from bench.commands.tables import regenerate
-        regenerate(Path(args.results))
+        regenerate(plan.results)
     return code
 
 
-def _runs(args, device: torch.device) -> int:
-    """Every model of the command in turn; returns the exit code."""
+def _runs(args, plan: checks.Plan, device: torch.device) -> int:
+    """Every model of the plan in turn; returns the exit code."""
     main = distributed.is_main()  # only rank 0 prints, writes records, tables and checkpoints
-    preset = args.preset
-    if preset == "auto":
-        preset = paper_preset(args.dataset) if device.type == "cuda" else "cpu"
-    names = args.models.split(",") if args.models else ORDER
-    for n in names:  # unknown model, preset or key: an error listing the choices, before any training
-        if n == KN:
-            kn_run.config(args)
-            if args.model_set and names == [n]:
-                raise ValueError(f"--set configures neural models; {n!r} takes --kn-order")
-            continue
-        preset_config(n, preset, _own_keys(n, args.model_set))
-    neural = [n for n in names if n != KN]
-    known = {k for n in neural for k in models.config_keys(n)}
-    unknown = sorted({k for k, _ in args.model_set} - known)
-    if neural and unknown:  # each model takes the --set keys it has; a key none has is an error
-        raise ValueError(f"models {neural} got unknown config keys {unknown}; valid keys: {sorted(known)}")
-    tcfg = TrainConfig(**{**train_settings(preset), **{k: v for k, v in vars(args).items()
-                                                         if k in TrainConfig.__dataclass_fields__ and v is not None}})
-    data_params = dict(args.dataset_opt)
-    results = Path(args.results)
-    specs = {n: RunSpec(args.dataset, data_params, n, preset, preset_config(n, preset, _own_keys(n, args.model_set)),
-                        tcfg, args.seed, device, results, args.resume) for n in neural}
-    with distributed.main_first():  # rank 0 builds any id cache alone
-        corpus = datasets.load(args.dataset, data_dir=args.data_dir, **data_params)
+    for why in plan.skip.values():
+        if main:
+            print(why)
+    names = [n for n in plan.names if n not in plan.skip]
+    if not names:
+        return 0
+    with distributed.main_first():  # rank 0 moves checkpoints aside and builds any id cache alone
+        if main:
+            for ckpt in plan.aside:  # --fresh: the interrupted run's checkpoint is kept, under another name
+                kept = ckpt.with_name(f"{ckpt.stem}-aside-{records.new_run_id()}{ckpt.suffix}")
+                ckpt.rename(kept)
+                print(f"--fresh: moved {ckpt} aside to {kept}")
+        corpus = datasets.load(args.dataset, data_dir=args.data_dir, **dict(args.dataset_opt))
     if main:
-        print(f"device {device} ({records.environment(device)['device_name']}), preset {preset} "
-              f"({PRESETS[preset].why.split(':')[0]}); "
+        print(f"device {device} ({records.environment(device)['device_name']}), preset {plan.preset} "
+              f"({PRESETS[plan.preset].why.split(':')[0]}); "
               f"dataset {args.dataset}: V={len(corpus.vocab)}, {len(corpus.train):,} train tokens")
-    results.mkdir(parents=True, exist_ok=True)
+    plan.results.mkdir(parents=True, exist_ok=True)
     worst = 0
     sha = records.git_sha()  # the code this process loaded (read now: others may commit meanwhile)
     with _Interrupt() as interrupt:
@@ -177,18 +178,21 @@ def _runs(args, device: torch.device) -> int:
             if name == KN:
                 if not main:
                     continue  # counting is one process's job
-                rec = kn_run.run(corpus, args, preset, sha, device, results)
+                rec = kn_run.run(corpus, args, plan.preset, sha, device, plan.results)
             else:
-                rec = execute(specs[name], corpus, sha, should_stop=lambda: interrupt.hit)
+                rec = execute(plan.specs[name], corpus, sha, should_stop=lambda: interrupt.hit)
             m = rec["metrics"]
             if main:
-                records.append(results / "records.jsonl", rec)
+                records.append(plan.results / "records.jsonl", rec)
                 print(f"{name}: {rec['status']} ({rec['stop_reason']}), valid ppl {m['valid_ppl']}, "
                       f"test ppl {m['test_ppl']}, params {m['params_total'] or 0:,}, train {m['train_s']:.1f} s")
                 if rec["error"]:
                     print(f"{name}: {rec['error']}", file=sys.stderr)
             worst = max(worst, 0 if rec["status"] == "ok" else 1)
             if interrupt.hit or rec["status"] == "interrupted":  # DDP: another rank was signalled
+                if main and name in plan.specs and plan.specs[name].checkpoint.exists():
+                    print(f"{name}: interrupted; its checkpoint {plan.specs[name].checkpoint} is kept: run the same "
+                          "command with --resume to continue it (--fresh: start over)", file=sys.stderr)
                 break
     return 130 if interrupt.hit else worst
 
@@ -198,10 +202,3 @@ def _kv_arg(text: str) -> tuple[str, object]:
         return parse_kv(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _own_keys(name: str, model_set: list) -> dict:
-    """The --set overrides model `name` has (word-embedding sizes do not apply to
-    character models, nor character-CNN sizes to word models)."""
-    keys = set(models.config_keys(name))
-    return {k: v for k, v in model_set if k in keys}

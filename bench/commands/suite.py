@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import datasets
+from bench import checks
 from bench.presets import KN, ORDER, PRESETS
 from bench.report import allocation, plots, records, suite_tables
 from bench.report.records import REPO
@@ -183,7 +186,8 @@ def command(name: str, run: dict, args, budget: float, results: Path) -> list[st
     s = SUITES[name]
     cmd = [sys.executable, "-m", "bench", "run", "--dataset", run["dataset"], "--models", run["model"],
            "--seed", str(run["seed"]), "--preset", run["preset"], "--max-time", str(budget),
-           "--epochs", str(run.get("epochs", s["epochs"])), "--results", str(results), "--resume", "--no-tables", *s.get("args", [])]
+           "--epochs", str(run.get("epochs", s["epochs"])), "--results", str(results), "--resume",
+           "--rerun-finished", "--no-tables", *s.get("args", [])]  # --rerun-finished: `done` has decided already
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     return cmd
@@ -192,18 +196,18 @@ def command(name: str, run: dict, args, budget: float, results: Path) -> list[st
 def handle(args) -> int:
     s = SUITES[args.name]
     budget = args.budget_s if args.budget_s is not None else s["budget_s"]
-    if not budget > 0:
-        raise ValueError(f"--budget-s must be > 0, got {budget}")
-    results = Path(args.results or f"results/suite-{args.name}")
+    if not 0 < budget < math.inf:
+        raise ValueError(f"--budget-s must be finite and > 0, got {budget}")
+    results, rows = checks.results_dir(args.results or f"results/suite-{args.name}")
     runs = plan(args.name)
-    if args.models:
-        only = args.models.split(",")
+    for d in sorted({r["dataset"] for r in runs}):
+        datasets.check(d, args.data_dir)  # a file as --data-dir: refused before the first run, not by each
+    if args.models is not None:
+        only = checks.model_names(args.models)
         unknown = sorted(set(only) - {r["model"] for r in runs})
         if unknown:
             raise ValueError(f"--models: {unknown} not in suite {args.name}; its models: {sorted({r['model'] for r in runs})}")
         runs = [r for r in runs if r["model"] in only]
-    log = results / "records.jsonl"
-    rows = records.read(log) if log.exists() else []
     todo = [r for r in runs if not done(rows, r, s.get("renewed"))]
     print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
           f"{budget:.0f} s each -> {results}", flush=True)
@@ -228,6 +232,12 @@ def handle(args) -> int:
         if rc == 130:  # interrupted: its checkpoint waits for the next start
             print("suite interrupted; run it again to resume", file=sys.stderr)
             return 130
+        if rc == 2:  # refused before it ran (a missing corpus, a bad setting): the next runs share its inputs
+            print(f"suite stopped: run {runs.index(run) + 1} was refused (its error above). A missing corpus: put "
+                  f"its files in --data-dir or fetch them online with `python -m bench info --dataset "
+                  f"{run['dataset']} --data-dir DIR`; then run the suite again (finished runs are kept)",
+                  file=sys.stderr)
+            return 2
         failed += rc != 0
         print(f"  exit {rc} after {time.perf_counter() - t0:.0f} s", flush=True)
     from bench.commands.tables import regenerate
