@@ -74,7 +74,8 @@ def measure(vocab_size: int, repeats: int = 3) -> list[dict]:
 def register(sub) -> None:
     p = sub.add_parser("ddp-bytes", help="gradient bytes all-reduced per step at the paper's sizes", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/ddp_bytes.md")
+    p.add_argument("--out", default="results/ddp_bytes.md",
+                   help="the table written (default results/ddp_bytes.md)")
     p.add_argument("--measure", action="store_true", help="time the all-reduces (under torchrun) instead")
     p.add_argument("--vocab", type=int, default=VOCABS["aclw-czech"], help="V for --measure")
     p.set_defaults(handler=handle)

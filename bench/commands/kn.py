@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--tokens", type=int, help="count a generated Zipfian stream of this many tokens")
     p.add_argument("--vocab", type=int, default=100_000, help="vocabulary of the generated stream")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of the generated stream")
-    p.add_argument("--order", type=int, default=5)
+    p.add_argument("--order", type=int, default=5, help="n-gram order (default 5: KN5, the paper's)")
     p.add_argument("--results", type=Path, help="append to RESULTS/kn.jsonl and rewrite RESULTS/kn.md")
     p.set_defaults(handler=run)
 

@@ -9,6 +9,7 @@ import argparse
 import json
 
 import models
+from bench import checks
 from bench.presets import parse_overrides, preset_config
 from models.params import count_on_meta
 
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         vocab_size = args.vocab
     if vocab_size < 2:
         raise ValueError(f"--vocab must be at least 2, got {vocab_size}")
+    checks.model_config(args.model, config, args.dataset or "synthetic", vocab_size)  # types and ranges, one line
     counts = count_on_meta(args.model, vocab_size, **config)
     print(json.dumps({k: counts[k] for k in ("total", "embedding", "recurrent", "output")}))
     return 0

@@ -77,7 +77,8 @@ def register(sub) -> None:
     p.add_argument("--factor", type=float, default=1.3, help="worse-by ratio that fails (default 1.3)")
     p.add_argument("--machine", default="ci-2core", help="asv machine name (default ci-2core)")
     p.add_argument("--python", help="the python path asv ran with (selects the environment)")
-    p.add_argument("--config", default="asv.conf.json")
+    p.add_argument("--config", default="asv.conf.json",
+                   help="asv's config; its results are read from .asv/results beside it (default asv.conf.json)")
     p.add_argument("--commit", default="HEAD", help="the commit whose stored result to check (default HEAD)")
     p.set_defaults(handler=handle)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import multiprocessing as mp
 import os
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import models
-from bench import meters
+from bench import checks, meters
 from bench.report import records, scaling_report
 from bench.rigs.microbench import Rig
 from models.flops import forward_macs_per_token, gemm_flops, limit_tokens_per_s
@@ -39,11 +40,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("scaling", help="params, peak memory and tokens/s against vocabulary size")
     p.add_argument("--max-vocab", type=int, default=1_000_000, help="largest V to measure (default 1M)")
     p.add_argument("--time-budget", type=float, default=240.0,
-                   help="seconds of measuring, shared by the models (default 240)")
+                   help="seconds of measuring, shared by the models (default 240); a point is measured only while "
+                        "it is predicted to fit (a model's first from the last model's first), the first model's "
+                        "first always. On top: the sgemm rate, the plots, and counting every model on meta up to 10M "
+                        "words (about a minute on one core, mostly the character models' spellings)")
     p.add_argument("--mem-budget-mb", type=float, default=4000.0,
                    help="skip a point predicted to need more peak memory (default 4000)")
     p.add_argument("--models", nargs="+", default=None, help=f"default: all of {sorted(models.REGISTRY)}")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu", choices=("cpu", "cuda"),
+                   help="where to measure (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", default="results", help="folder for scaling.md/.png/.json (default results)")
     p.set_defaults(handler=run)
@@ -138,6 +143,7 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print, gemm: 
     with `gemm` (FLOP/s), each measured point's share of its compute limit."""
     ctx = context()
     rows, used = [], 0.0
+    first_cost = 0.0  # what the last model's first point took: the guess for the next model's first
     for i, name in enumerate(names):
         # An equal share of what is left: time a cheap model did not use goes to the later ones.
         share = (budget_s - used) / (len(names) - i)
@@ -148,17 +154,19 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print, gemm: 
                    "params_vocab": counts["total"] - counts["recurrent"]}
             if stop is None and V > max_vocab:
                 stop = f"V > --max-vocab {max_vocab}"
-            if stop is None and last is not None:
-                grow = V / last["V"]  # predict linearly in V: safe for every model here
-                cost = 1.0 + (1 + last["steps"]) * last["s_per_step"] * grow
-                if spent + cost > share:
-                    stop = f"time budget ({share:.0f} s for this model)"
-                elif last["peak_mb"] * grow > mem_mb:
+            if stop is None:
+                grow = V / last["V"] if last is not None else 1.0  # predict linearly in V: safe for every model here
+                cost = 1.0 + (1 + last["steps"]) * last["s_per_step"] * grow if last is not None else first_cost
+                if spent + cost > share or share <= 0:
+                    stop = f"time budget ({max(share, 0):.0f} s for this model)"
+                elif last is not None and last["peak_mb"] * grow > mem_mb:
                     stop = f"memory budget ({mem_mb:.0f} MB)"
             if stop is None:
                 t0 = time.perf_counter()
                 point = measure_in_child(ctx, name, V, device, threads)
                 spent += time.perf_counter() - t0
+                if last is None:
+                    first_cost = time.perf_counter() - t0
                 if "error" in point:
                     stop = point["error"]
                 else:
@@ -191,8 +199,12 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(names) - set(models.REGISTRY))
     if unknown:
         raise ValueError(f"unknown models {unknown}; choose from {sorted(models.REGISTRY)}")
-    if args.max_vocab < MEASURE_GRID[0] or args.time_budget <= 0 or args.mem_budget_mb <= 0:
-        raise ValueError(f"--max-vocab must be >= {MEASURE_GRID[0]} and both budgets > 0")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--models {names} lists a model twice; each is measured once")
+    checks.at_least("--threads", args.threads)  # 0 would fail in every child: a report of nothing measured
+    if args.max_vocab < MEASURE_GRID[0] or not 0 < args.time_budget < math.inf or not 0 < args.mem_budget_mb < math.inf:
+        raise ValueError(f"--max-vocab must be >= {MEASURE_GRID[0]} and both budgets finite and > 0; got "
+                         f"{args.max_vocab}, {args.time_budget}, {args.mem_budget_mb}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
