@@ -226,8 +226,9 @@ def test_bootstrap_tables_compare_variants_against_the_control_and_the_oracle(tm
     assert "control's final valid PPL 112.0" in text and "generator's floor 50.0" in text
     paper = next(line for line in text.splitlines() if line.startswith("| cpu-paper"))
     cells = [c.strip() for c in paper.strip("|").split("|")]
-    assert cells[1:5] == ["102.0 ± 2.8 (n=2)", "92.0 ± 2.8 (n=2)", "1.5 ± 0.7 (n=2)", "40 5; 30"]
-    assert cells[6] == "80 ± 0 (n=2); 2 of 2" and cells[7] == "32.0 ± 2.8 (n=2)"  # regret: test - oracle's 60
+    # test PPL at the best validation point (here the final one: each curve falls) and at the final weights
+    assert cells[1:6] == ["102.0 ± 2.8 (n=2)", "92.0 ± 2.8 (n=2)", "92.0 ± 2.8 (n=2)", "1.5 ± 0.7 (n=2)", "40 5; 30"]
+    assert cells[7] == "80 ± 0 (n=2); 2 of 2" and cells[8] == "32.0 ± 2.8 (n=2)"  # regret: test - oracle's 60
     rounds = bootstrap.per_round(recs)
     assert rounds.count("| cpu-paper |") == 2  # seed 0's two moves
     assert bootstrap.render([r for r in recs if r["preset"] == "cpu-paper"]) == ""  # one preset: no study

@@ -39,7 +39,9 @@ def _mean(values):
 
 
 def variants(records) -> str:
-    """Per corpus, one row per preset: final valid and test PPL, moves,
+    """Per corpus, one row per preset: final valid PPL, test PPL at the best
+    validation point and at the final weights (a move can leave the best
+    point behind; older records have only the latter), moves,
     words moved per move, realloc/training, seconds to the control's final
     valid PPL, and the allocation regret against the oracle table."""
     out = ["### LightRNN's bootstrap variants at equal time"]
@@ -57,11 +59,12 @@ def variants(records) -> str:
             reached = [t for t in times if t is not None]
             moved = [[e.get("moved") for e in _moves(r)] for r in rs]
             rows.append([p, mean_sd([r["metrics"].get("valid_ppl") for r in rs]), mean_sd(test),
+                         mean_sd([r["metrics"].get("test_ppl") for r in rs]),
                          mean_sd([len(_moves(r)) for r in rs]), "; ".join(" ".join(map(str, m)) or DASH for m in moved),
                          mean_sd([100 * (r["metrics"].get("realloc_ratio") or 0) for r in rs], 2),
                          f"{mean_sd(reached, 0)}; {len(reached)} of {len(rs)}" if target else DASH,
                          mean_sd([t - oracle for t in test if t is not None]) if oracle else DASH])
-        head = ["preset", "final valid PPL", "test PPL", "moves", "words moved, per move", "realloc / training (%)",
+        head = ["preset", "final valid PPL", "test PPL (best valid point)", "test PPL (final weights)", "moves", "words moved, per move", "realloc / training (%)",
                 f"s to {CONTROL}'s valid PPL", "regret (test PPL - oracle table's)"]
         note = f", control's final valid PPL {target:.1f}" if target else ""
         note += f", generator's floor {floor:.1f}" if floor else ""
