@@ -271,7 +271,7 @@ def test_sigterm_writes_interrupted_and_keeps_the_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_kill_9_leaves_earlier_records_readable(tmp_path):
     path = tmp_path / "records.jsonl"
-    proc = _spawn(tmp_path, "--models", "lstm,lstm", "--epochs", "1000", "--max-time", "2")
+    proc = _spawn(tmp_path, "--models", "lstm,hsm", "--epochs", "1000", "--max-time", "2")
     _wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= 1, proc)
     proc.kill()
     proc.wait(timeout=30)
