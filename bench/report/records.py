@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 SCHEMA = 1
-STATUSES = ("ok", "oom", "diverged", "interrupted")
+STATUSES = ("ok", "oom", "diverged", "interrupted", "skipped")  # skipped: a measurement this device cannot take
 REPO = Path(__file__).resolve().parents[1]
 
 
