@@ -134,7 +134,9 @@ def suite_curves(records, out_dir: Path) -> list[Path]:
                 if ok:
                     ax.axhline(float(np.mean(ok)), color="grey", linestyle="-.", linewidth=1, label=label)
                 continue
-            seeds = [np.array([(s, p) for _, s, p in r["curve"] if p is not None]) for r in runs]
+            # a start table's making (metrics.table_s) came off the run's budget: its curve starts after it
+            seeds = [np.array([(s + (r["metrics"].get("table_s") or 0.0), p) for _, s, p in r["curve"] if p is not None])
+                     for r in runs]
             seeds = [c for c in seeds if len(c)]
             if not seeds:  # runs that never reached a validation point (an early oom)
                 continue
@@ -145,19 +147,20 @@ def suite_curves(records, out_dir: Path) -> list[Path]:
             ax.plot(grid, np.exp(logs.mean(0)), color=color, linewidth=1.2, label=label)
             if len(seeds) > 1:
                 ax.fill_between(grid, np.exp(logs.min(0)), np.exp(logs.max(0)), color=color, alpha=0.2, linewidth=0)
-            moves = [e for r in runs for e in r.get("rounds", [])[1:] if e.get("valid_ppl_after") is not None]
-            ax.plot([e["seconds"] for e in moves], [e["valid_ppl_after"] for e in moves], "x", color=color)
+            moves = [(e["seconds"] + (r["metrics"].get("table_s") or 0.0), e["valid_ppl_after"]) for r in runs
+                     for e in r.get("rounds", [])[1:] if e.get("valid_ppl_after") is not None]
+            ax.plot([s for s, _ in moves], [p for _, p in moves], "x", color=color)
         paths.append(_ppl_vs_time(fig, ax, f"{ds}: mean over seeds, band = their range; x: after a reallocation",
-                                  out_dir / f"suite-{ds}.png"))
+                                  out_dir / f"suite-{ds}.png", "seconds of the budget: start table, training, moves"))
     return paths
 
 
-def _ppl_vs_time(fig, ax, title: str, path: Path) -> Path:
+def _ppl_vs_time(fig, ax, title: str, path: Path, xlabel: str = "training time incl. reallocation (s)") -> Path:
     """The axes every validation-perplexity-against-time plot shares; saves it."""
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 120, not 1.2x10^2
     ax.yaxis.set_minor_formatter(ticker.ScalarFormatter())
-    ax.set_xlabel("training time incl. reallocation (s)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("validation perplexity")
     ax.set_title(title)
     ax.legend(fontsize=8)

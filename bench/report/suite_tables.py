@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 
+import models
 from bench.report.records import best_test_ppl
 from bench.report.tables import (
     BEST_NOTE,
@@ -37,7 +38,8 @@ def per_seed(records) -> dict[tuple[str, str, str], dict[int, dict]]:
 
 def rows_of(groups) -> list[tuple[str, str]]:
     """The (model, preset) rows in the paper's model order, presets by name."""
-    return sorted({(m, p) for _, m, p in groups}, key=lambda mp: (COUNT_MODELS.index(mp[0]), mp[1]))
+    order = [*COUNT_MODELS, *models.ABLATIONS]  # the paper's models, then LightRNN's ablations
+    return sorted({(m, p) for _, m, p in groups}, key=lambda mp: (order.index(mp[0]), mp[1]))
 
 
 def mean_sd(values: list[float], digits: int = 1) -> str:
