@@ -25,23 +25,29 @@ from ..base import LOCAL, Collectives
 from .passes import accumulate_losses
 
 
-def match_columns(model, loss_col: torch.Tensor) -> float:
-    """Keep every word's row; give each row's words the columns that minimise
-    their column cost (exact, row by row). Installs the table; returns the cost."""
-    rows = model.word_row.cpu().numpy()
-    cost = loss_col.cpu().numpy()  # [V, C]
-    C = model.cols
-    cell = np.empty(model.vocab_size, dtype=np.int64)
+def columns_in_rows(rows: np.ndarray, cost: np.ndarray, n_rows: int) -> tuple[np.ndarray, float]:
+    """rows [V] (<= C words each), cost [V, C] -> ([V] cells row * C + col, their
+    column cost): each row's words take the columns that minimise their cost,
+    exactly, row by row ([k, C] for the row's k words; scipy's LSA)."""
+    C = cost.shape[1]
+    cell = np.empty(len(rows), dtype=np.int64)
     order = np.argsort(rows, kind="stable")
-    starts = np.searchsorted(rows[order], np.arange(model.rows + 1))
+    starts = np.searchsorted(rows[order], np.arange(n_rows + 1))
     total = 0.0
-    for r in range(model.rows):
+    for r in range(n_rows):
         words = order[starts[r]:starts[r + 1]]  # this row's k <= C words
         if words.size == 0:
             continue
         wi, cj = linear_sum_assignment(cost[words])  # [k, C] -> k distinct columns
         cell[words[wi]] = r * C + cj
         total += float(cost[words[wi], cj].sum(dtype=np.float64))
+    return cell, total
+
+
+def match_columns(model, loss_col: torch.Tensor) -> float:
+    """Keep every word's row; give each row's words the columns that minimise
+    their column cost (exact, row by row). Installs the table; returns the cost."""
+    cell, total = columns_in_rows(model.word_row.cpu().numpy(), loss_col.cpu().numpy(), model.rows)
     model.set_table(torch.from_numpy(cell))
     return total
 

@@ -70,22 +70,15 @@ def cluster_table(vectors: np.ndarray, rows: int, cols: int, iters: int = 10, se
     """Word vectors [V, d] -> [V] cells by rows, then columns (module docstring).
     Vectors are L2-normalised first: output vectors of frequent words are long,
     and direction is what says which contexts predict a word."""
-    from scipy.optimize import linear_sum_assignment
-
     from ..realloc.bounds import check_table
+    from .rows_first import columns_in_rows
 
     X = np.asarray(vectors, dtype=np.float32)
     X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     row, mu = balanced_kmeans(X, rows, cols, iters, seed)
     resid = X - mu[row]  # what the row's centroid leaves: the within-row part
     _, nu = balanced_kmeans(resid, cols, rows, iters, seed + 1)
-    cost = _sq_dist(resid, nu)  # [V, C]
-    cell = np.empty(len(X), dtype=np.int64)
-    for r in range(rows):
-        words = np.flatnonzero(row == r)  # <= C words
-        if words.size:
-            wi, cj = linear_sum_assignment(cost[words])
-            cell[words[wi]] = r * cols + cj
+    cell, _ = columns_in_rows(row, _sq_dist(resid, nu), rows)  # [V, C] costs, placed row by row
     check_table(cell, rows * cols)
     return cell
 
