@@ -110,6 +110,9 @@ PRESETS: dict[str, Preset] = {
                                    dict(_CPU_TRAIN, rounds=1), _light(f"the cpu preset's LightRNN, {kind} table",
                                                                       table=kind))
        for kind in ("frequency", "clusters")},
+    "cpu-rounds-clusters": Preset("cpu-rounds from the clusters start table: the bootstrap from the study's best "
+                                  "start (its table's seconds charged)", _ROUNDS,
+                                  _light("the cpu preset's LightRNN, clusters start", table="clusters")),
     "cpu-fresh": Preset("cpu-rounds, but a move keeps only the new table: every parameter drawn afresh, the lr "
                         "schedule restarted", dict(_ROUNDS, after_move="fresh"), _light("the cpu preset's LightRNN")),
     "cpu-ablations": Preset("cpu-no-move for LightRNN's ablations (models/ablations.py): the random table held "

@@ -137,6 +137,8 @@ def test_a_file_as_data_dir_is_refused_without_a_download(tmp_path, capsys, monk
     (["scaling", "--time-budget", "inf"], "budgets finite and > 0"),
     (["suite", "smoke", "--models", ""], "--models '' names an empty model"),
     (["suite", "smoke", "--budget-s", "inf"], "--budget-s must be finite and > 0"),
+    (["suite", "smoke", "--presets", "cpu-fresh"], "--presets: ['cpu-fresh'] not in suite smoke; its presets: ['cpu']"),
+    (["suite", "smoke", "--presets", ","], "--presets: none given not in suite smoke"),
     (["params", "--model", "lstm", "--vocab", "100", "--set", "layers=0"], "--set layers=0"),
 ])
 def test_other_commands_refuse_before_any_work(argv, needle, tmp_path, capsys):
@@ -153,6 +155,16 @@ def test_suite_stops_at_the_first_refused_run_with_the_hint(tmp_path, capsys, mo
     assert len(calls) == 1 and "suite stopped: run 1 was refused" in err
     assert "python -m bench info --dataset synthetic --data-dir DIR" in err and "no records" not in err
     assert "--resume" in calls[0] and "--rerun-finished" in calls[0]
+
+
+def test_suite_presets_runs_only_those_cells(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(suite.subprocess, "call", lambda cmd: calls.append(cmd) or 2)
+    runs = [r for r in suite.plan("allocation-cpu") if r["preset"] == "cpu-rounds-clusters"]
+    assert {(r["dataset"], r["seed"]) for r in runs} == {("ptb", 0), ("ptb", 1), ("brown", 0), ("brown", 1)}
+    assert main(["suite", "smoke", "--presets", "cpu", "--models", "lightrnn", "--results", str(tmp_path / "s")]) == 2
+    assert calls and all(c[c.index("--preset") + 1] == "cpu" and c[c.index("--models") + 1] == "lightrnn"
+                         for c in calls)
 
 
 @pytest.mark.parametrize("sets", [

@@ -69,6 +69,7 @@ SUITES = {
                            extra=[dict(model="lightrnn", preset="cpu-no-move"), dict(model="hsm", preset="cpu"),
                                   *(dict(model=m, preset="cpu-ablations") for m in
                                     ("ablation-table-input", "ablation-table-output", "ablation-argmax-row")),
+                                  dict(model="lightrnn", preset="cpu-rounds-clusters"),
                                   dict(model="lightrnn", preset="cpu-fresh"),
                                   dict(model="ablation-argmax-row", preset="cpu-rounds-argmax", epochs=2)],
                            seed_first=True, report="allocation"),  # every cell's seed 0 before any seed 1
@@ -103,6 +104,7 @@ def register(sub) -> None:
     p.add_argument("--results", help="results folder (default results/suite-NAME)")
     p.add_argument("--budget-s", type=float, help="wall-clock seconds per run (default: the suite's)")
     p.add_argument("--models", help="comma-separated: only these of the suite's models (e.g. lightrnn,hsm first)")
+    p.add_argument("--presets", help="comma-separated: only the suite's runs under these presets (one lane a cell)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
     p.add_argument("--report", action="store_true", help="regenerate suite.md and its plots from the records, run nothing")
     p.set_defaults(handler=handle)
@@ -208,6 +210,13 @@ def handle(args) -> int:
         if unknown:
             raise ValueError(f"--models: {unknown} not in suite {args.name}; its models: {sorted({r['model'] for r in runs})}")
         runs = [r for r in runs if r["model"] in only]
+    if args.presets is not None:
+        only = [p.strip() for p in args.presets.split(",") if p.strip()]
+        unknown = sorted(set(only) - {r["preset"] for r in runs})
+        if not only or unknown:
+            raise ValueError(f"--presets: {unknown or 'none given'} not in suite {args.name}; its presets: "
+                             f"{sorted({r['preset'] for r in runs})}")
+        runs = [r for r in runs if r["preset"] in only]
     todo = [r for r in runs if not done(rows, r, s.get("renewed"))]
     print(f"suite {args.name}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to go, "
           f"{budget:.0f} s each -> {results}", flush=True)
