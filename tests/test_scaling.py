@@ -72,9 +72,11 @@ def test_one_measured_point_per_model(tmp_path):
     data = json.loads((tmp_path / "scaling.json").read_text())
     measured = [r for r in data["rows"] if r["source"] == "measured"]
     assert [(r["model"], r["V"]) for r in measured] == [("lstm", 1000), ("lightrnn", 1000)]
-    assert all(r["tokens_per_s"] > 0 and r["peak_mb"] > 0 for r in measured)
+    assert all(r["tokens_per_s"] > 0 and r["peak_mb"] > 0 and r["eval_tokens_per_s"] > 0 and r["eval_peak_mb"] > 0
+               for r in measured)
     assert data["meta"]["gemm_flops"] > 1e8 and all(0 < r["of_limit"] for r in measured)
     assert all(r["limit_tokens_per_s"] == pytest.approx(data["meta"]["gemm_flops"] / (6 * r["macs_per_token"]))
                for r in measured)
-    assert "share of the compute limit" in (tmp_path / "scaling.md").read_text()
+    assert "share of the compute limit" in (md := (tmp_path / "scaling.md").read_text())
+    assert "Evaluation tokens/s" in md and "Peak memory of evaluation" in md
     assert (tmp_path / "scaling.md").exists() and (tmp_path / "scaling.png").exists()

@@ -1,8 +1,8 @@
 """`python -m bench scaling`: how each model's cost grows with the vocabulary V.
 
-For every model and V on a 1K..1M grid: parameters, peak memory of training
-and training tokens/s (one training step as the trainer does it, h = 200,
-2 layers, batch 20 x 35). Each point runs in a fresh child process, so its
+For every model and V on a 1K..1M grid: parameters, and for training and
+evaluation apart, peak memory and tokens/s (one training step as the trainer
+does it, one exact evaluation step; h = 200, 2 layers, batch 20 x 35). Each point runs in a fresh child process, so its
 peak memory is its own: GPU peak allocation when CUDA is present, else the
 rise of the child's peak RSS. A model stops being measured once its next
 point is predicted (linearly in V from the last one) to overrun its share of
@@ -32,7 +32,8 @@ from bench.rigs.microbench import Rig
 from models.flops import forward_macs_per_token, gemm_flops, limit_tokens_per_s
 from models.params import count_on_meta
 
-MEASURE_GRID = [1_000, 3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 1_000_000]
+# 793,471: One Billion Word's vocabulary, the paper's Table 4
+MEASURE_GRID = [1_000, 3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 793_471, 1_000_000]
 COUNT_GRID = [*MEASURE_GRID, 3_000_000, 10_000_000]  # 10M: the paper's ClueWeb vocabulary
 
 
@@ -65,33 +66,56 @@ def _cuda() -> bool:
 SIZES = dict(hidden_dim=200, layers=2)
 
 
+def _timed(step, dev) -> tuple[float, int]:
+    """Seconds per call of `step` over ~1 s of calls (at least 2), after one untimed call."""
+    t0 = meters.clock(dev)
+    step()
+    warm = meters.clock(dev) - t0
+    steps = int(np.clip(1.0 / max(warm, 1e-6), 2, 20))
+    t0 = meters.clock(dev)
+    for _ in range(steps):
+        step()
+    return (meters.clock(dev) - t0) / steps, steps
+
+
+def _peak_mb(dev, rss0: float) -> tuple[float, str]:
+    """Peak memory since the last `meters.reset_peaks`: torch's allocation on CUDA,
+    else the peak RSS over `rss0` (what the process held before the model)."""
+    if dev.type == "cuda":
+        return meters.gpu_peak_alloc_mb(dev), "gpu_peak_alloc"
+    return meters.cpu_peak_rss_mb() - rss0, "cpu_peak_rss_delta"
+
+
 def measure(name: str, vocab_size: int, device: str, threads: int) -> dict:
-    """One point, in a fresh process: build, one warm-up step, then timed steps."""
+    """One point, in a fresh process: build; evaluation steps (exact, no grad),
+    then training steps, each timed and with its own peak memory. Evaluation
+    first and apart: a sampled objective (blackout) trains at O(K h) a token but
+    evaluates the exact softmax's [T*B, V] logits, so its evaluation can need
+    more memory than its training, and its speed differs by O(V / K)."""
     import torch
 
     torch.set_num_threads(threads)
     dev = torch.device(device)
     # A first step loads kernels and touches library pages (~150 MB of RSS on
-    # CPU): take it with a small model so the figure below is this model's own.
-    Rig(name, MEASURE_GRID[0], device=device, **SIZES).train_step()
+    # CPU): take it with a small model so the figures below are this model's own.
+    small = Rig(name, MEASURE_GRID[0], device=device, **SIZES)
+    small.eval_step()
+    small.train_step()
+    del small
     gc.collect()
     meters.reset_peaks(dev)
     rss0 = meters.cpu_rss_mb()
     rig = Rig(name, vocab_size, device=device, **SIZES)
-    t0 = meters.clock(dev)
-    rig.train_step()
-    warm = meters.clock(dev) - t0
-    steps = int(np.clip(1.0 / max(warm, 1e-6), 2, 20))  # ~1 s of timed steps, at least 2
-    t0 = meters.clock(dev)
-    for _ in range(steps):
-        rig.train_step()
-    per_step = (meters.clock(dev) - t0) / steps
-    if dev.type == "cuda":
-        peak_mb, kind = meters.gpu_peak_alloc_mb(dev), "gpu_peak_alloc"
-    else:
-        peak_mb, kind = meters.cpu_peak_rss_mb() - rss0, "cpu_peak_rss_delta"
+    eval_per_step, eval_steps = _timed(rig.eval_step, dev)
+    eval_peak, kind = _peak_mb(dev, rss0)
+    gc.collect()
+    meters.reset_peaks(dev)  # from here the training's own peak (the model's weights still counted)
+    per_step, steps = _timed(rig.train_step, dev)
+    peak_mb, _ = _peak_mb(dev, rss0)
     return {"tokens_per_s": rig.tokens / per_step, "s_per_step": per_step, "steps": steps,
-            "peak_mb": peak_mb, "memory": kind, "params_real": rig.model.param_counts()["total"],
+            "peak_mb": peak_mb, "memory": kind, "eval_tokens_per_s": rig.tokens / eval_per_step,
+            "eval_s_per_step": eval_per_step, "eval_steps": eval_steps, "eval_peak_mb": eval_peak,
+            "params_real": rig.model.param_counts()["total"],
             "macs_per_token": forward_macs_per_token(rig.model, rig.y, rig.x)["total"]}
 
 
@@ -156,10 +180,11 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print, gemm: 
                 stop = f"V > --max-vocab {max_vocab}"
             if stop is None:
                 grow = V / last["V"] if last is not None else 1.0  # predict linearly in V: safe for every model here
-                cost = 1.0 + (1 + last["steps"]) * last["s_per_step"] * grow if last is not None else first_cost
+                cost = 1.0 + ((1 + last["steps"]) * last["s_per_step"] + (1 + last["eval_steps"])
+                              * last["eval_s_per_step"]) * grow if last is not None else first_cost
                 if spent + cost > share or share <= 0:
                     stop = f"time budget ({max(share, 0):.0f} s for this model)"
-                elif last is not None and last["peak_mb"] * grow > mem_mb:
+                elif last is not None and max(last["peak_mb"], last["eval_peak_mb"]) * grow > mem_mb:
                     stop = f"memory budget ({mem_mb:.0f} MB)"
             if stop is None:
                 t0 = time.perf_counter()
@@ -171,13 +196,15 @@ def sweep(names, max_vocab, budget_s, mem_mb, device, threads, log=print, gemm: 
                     stop = point["error"]
                 else:
                     assert point.pop("params_real") == counts["total"], "meta count != real model"
-                    row.update(point, s_per_token=1 / point["tokens_per_s"])
+                    row.update(point, s_per_token=1 / point["tokens_per_s"],
+                               eval_s_per_token=1 / point["eval_tokens_per_s"])
                     if gemm:
                         row["limit_tokens_per_s"] = limit_tokens_per_s(point["macs_per_token"], gemm)
                         row["of_limit"] = point["tokens_per_s"] / row["limit_tokens_per_s"]
                     last = row
-                    log(f"{name:>9} V={V:>9,}: {point['tokens_per_s']:>9,.0f} tok/s, "
-                        f"peak {point['peak_mb']:>7,.0f} MB, {counts['total']:>13,} params")
+                    log(f"{name:>9} V={V:>9,}: train {point['tokens_per_s']:>9,.0f} tok/s, peak "
+                        f"{point['peak_mb']:>7,.0f} MB; eval {point['eval_tokens_per_s']:>9,.0f} tok/s, peak "
+                        f"{point['eval_peak_mb']:>7,.0f} MB; {counts['total']:>13,} params")
             row["source"] = "measured" if "tokens_per_s" in row else f"counted on meta ({stop})"
             rows.append(row)
         used += spent
@@ -213,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     if gemm:
         print(f"sgemm 2048 x 2048: {gemm / 1e9:.1f} GFLOP/s on {args.threads} thread(s): the compute limits' rate")
     rows = sweep(names, args.max_vocab, args.time_budget, args.mem_budget_mb, args.device, args.threads, gemm=gemm)
-    slopes = {m: {k: slope(rows, m, k) for k in ("params_total", "params_vocab", "s_per_token", "peak_mb")}
+    slopes = {m: {k: slope(rows, m, k) for k in scaling_report.SLOPE_KEYS}
               for m in names}
     meta = {"device": args.device, "threads": args.threads, "gemm_flops": gemm, "seconds": round(time.perf_counter() - t0, 1),
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpus": os.cpu_count(),
