@@ -66,6 +66,21 @@ def test_two_ranks_train_like_one_process(tmp_path):
     np.testing.assert_allclose([r2["pass_nll"], r2["cost"]], [r1["pass_nll"], r1["cost"]], rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_two_ranks_share_rank_zeros_start_table(tmp_path):
+    # the clusters table: its HSM trains under DDP on both ranks, rank 0 writes it once
+    args = [*TINY, "--models", "lightrnn", "--set", "table=clusters", "--set", "table_budget_s=2", "--epochs", "1",
+            "--rounds", "1", "--results", str(tmp_path)]
+    proc = torchrun(*args)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-3000:]
+    (rec,) = read(tmp_path / "records.jsonl")
+    assert rec["world_size"] == 2 and rec["table_start"]["kind"] == "clusters"
+    about, start = sorted((tmp_path / "tables").glob("*-start.*"))  # .json, .npy
+    assert json.loads(about.read_text())["seconds"] == rec["table_start"]["seconds"]
+    np.testing.assert_array_equal(np.load(start), np.load(tmp_path / rec["table_file"]))  # never moved
+
+
 def _rank_process(parent: psutil.Process, rank: str) -> psutil.Process | None:
     for child in parent.children(recursive=True):
         try:

@@ -3,6 +3,7 @@ says what each kind is) and charged to the run: its seconds come off the
 run's time budget and go into its record, so equal-time comparisons include
 them. The table and what made it are written to RESULTS/tables/ before the
 training starts; a resumed run reads them back instead of making them again.
+Under data parallelism every rank trains with rank 0's table.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 import models
+from bench.train import distributed
 from bench.train.config import TrainConfig
 from bench.train.trainer import train
 from models.bootstrap import start
@@ -30,13 +32,17 @@ def prepare(spec, corpus, model, device: torch.device, train_cfg: TrainConfig) -
         return {}, train_cfg
     stem = spec.checkpoint.stem
     path, about = spec.results / "tables" / f"{stem}-start.npy", spec.results / "tables" / f"{stem}-start.json"
-    if spec.resume and path.exists() and about.exists():
-        info = json.loads(about.read_text())
-        cell = np.load(path)
+    # Data-parallel: rank 0 decides, reads and writes; every rank makes a new table
+    # (a baseline trains under DDP on all of them), then takes rank 0's.
+    saved = distributed.broadcast_object(spec.resume and path.exists() and about.exists())
+    if saved:
+        cell, info = (np.load(path), json.loads(about.read_text())) if distributed.is_main() else (None, None)
     else:
         t0 = time.perf_counter()
         cell, info = _make(kind, spec, corpus, model, device)
         info = {"kind": kind, **info, "seconds": time.perf_counter() - t0}
+    cell, info = distributed.broadcast_object((cell, info))
+    if not saved and distributed.is_main():
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, cell)
         about.write_text(json.dumps(info) + "\n")
