@@ -25,10 +25,10 @@ def test_plan_runs_every_cells_first_seed_first_and_the_argmax_bootstrap_for_two
     for m, p in [("lightrnn", "cpu-fixed-frequency"), ("lightrnn", "cpu-fixed-clusters"), ("lightrnn", "cpu-no-move"),
                  ("hsm", "cpu"), ("ablation-table-input", "cpu-ablations"), ("ablation-table-output", "cpu-ablations"),
                  ("ablation-argmax-row", "cpu-ablations"), ("lightrnn", "cpu-fresh"),
-                 ("ablation-argmax-row", "cpu-rounds-argmax")]:
+                 ("ablation-argmax-row", "cpu-rounds-argmax"), ("lightrnn", "cpu-rounds-clusters")]:
         assert {("ptb", m, p), ("brown", m, p)} <= cells
     assert all(r.get("epochs") == 2 for r in runs if r["preset"] == "cpu-rounds-argmax")
-    assert len(runs) == len({tuple(sorted(r.items())) for r in runs}) == 2 * 2 * 9
+    assert len(runs) == len({tuple(sorted(r.items())) for r in runs}) == 2 * 2 * 10
 
 
 def test_regret_and_halves_are_read_off_the_best_point_figures():
@@ -52,3 +52,14 @@ def test_fresh_start_is_compared_at_equal_seconds_since_its_move():
     fresh["rounds"] = [{"round": 0}, {"round": 1, "seconds": 1000.0, "valid_ppl_before": 260.0}]
     text = allocation.render([fixed, fresh])
     assert "| 0 | ok | 1000 s | 260.0 | 390.0 after 610 s | 300.0 |" in text
+
+
+def test_each_moved_cell_is_set_against_its_table_held_fixed():
+    recs = [rec("lightrnn", "cpu-fixed-clusters", s, 136.0 + 2 * s) for s in (0, 1)]  # 137 +- 1.4
+    moved = rec("lightrnn", "cpu-rounds-clusters", 0, 150.0)
+    moved["rounds"] = [{"round": 0}, {"round": 1, "seconds": 900.0}]
+    recs += [moved, rec("lightrnn", "cpu-rounds-clusters", 1, 140.0)]  # seed 1 never moved
+    recs += [rec("lightrnn", "cpu-no-move", 0, 180.0)]
+    text = allocation.render(recs)
+    assert "| clusters start, paper's rounds | 145.0 ± 7.1 (n=2) | 137.0 ± 1.4 (n=2) | +8.0 | 0.5 |" in text
+    assert "| fresh start after each move | - | 180.0 (n=1) | - | - |" in text

@@ -9,6 +9,7 @@ where LightRNN's perplexity goes on real text. Pure functions of the records.
   softmax, (b) the table input by a V-row word input;
 - per epoch: validation PPL after each of the first epochs, which separates
   what an architecture learns from how fast it runs on this machine;
+- moved: each cell that moves words against the same start held fixed;
 - fresh start: after its move, the fresh run against the random fixed table
   at the same seconds of training since each started.
 """
@@ -27,6 +28,11 @@ FIXED = [RANDOM, ("lightrnn", "cpu-fixed-frequency"), ("lightrnn", "cpu-fixed-cl
 HALVES = {"(a) table input, full-softmax output": ("ablation-table-input", "cpu-ablations"),
           "(b) word input, factorised output": ("ablation-table-output", "cpu-ablations")}
 FRESH = ("lightrnn", "cpu-fresh")
+# Each cell that moves words, beside the same table held fixed: does the bootstrap pay?
+MOVED = {"clusters start, paper's rounds": (("lightrnn", "cpu-rounds-clusters"), ("lightrnn", "cpu-fixed-clusters")),
+         "fresh start after each move": (FRESH, RANDOM),
+         "(c) argmax row, moved once": (("ablation-argmax-row", "cpu-rounds-argmax"),
+                                        ("ablation-argmax-row", "cpu-ablations"))}
 EPOCHS = 4  # validation points shown per epoch
 
 
@@ -90,6 +96,17 @@ def halves(groups, d: str) -> str:
                 "share of LightRNN's gap it closes"], rows)
 
 
+def moved(groups, d: str) -> str:
+    rows = []
+    for name, (move, fixed) in MOVED.items():
+        a, b = (_ok(groups.get((d, *key), {})) for key in (move, fixed))
+        pa, pb = (_mean(best_test_ppl(r) for r in runs) for runs in (a, b))
+        rows.append([name, mean_sd([best_test_ppl(r) for r in a]), mean_sd([best_test_ppl(r) for r in b]), DASH if pa is None or pb is None else f"{pa - pb:+.1f}",
+                     _fmt(_mean(len(r.get("rounds") or [1]) - 1 for r in a) if a else None)])
+    return _md(["cell (test PPL at the best valid point)", "moving", "the same start held fixed",
+                "moving - fixed", "moves a run"], rows)
+
+
 def per_epoch(groups, d: str) -> str:
     """Valid PPL at each epoch's end: curve points 1..EPOCHS of a one-round run."""
     rows = []
@@ -139,6 +156,7 @@ def render(records) -> str:
         out += [f"## {d}", "### Every cell", cells(groups, d), "### Allocation regret", regret(groups, d),
                 "### The halves of LightRNN against the HSM", halves(groups, d),
                 "### Per epoch (one-round runs)", per_epoch(groups, d),
+                "### Moving words against the same start held fixed", moved(groups, d),
                 "### The fresh start after a move", fresh(groups, d)]
     out.append(provenance(r for cell in groups.values() for r in cell.values()))
     return "\n\n".join(out) + "\n"
