@@ -74,14 +74,20 @@ def test_suite_skips_finished_runs_and_reruns_unfinished_ones(tmp_path, capsys):
 
 def test_real_cpu_suite_trains_lightrnn_with_its_bootstrap():
     """LightRNN runs under the paper's plateau rounds with the cpu preset's lr
-    schedule (cpu-rounds), every other model under cpu: under cpu's even
-    rounds the suite's 100 epochs put the only move at epoch 50."""
+    schedule, from the clusters table (cpu-rounds-clusters), every other model
+    under cpu: under cpu's even rounds the suite's 100 epochs put the only move
+    at epoch 50. The paper's random start stays beside it (cpu-rounds)."""
     from bench.commands import suite
     from bench.presets import PRESETS
 
     runs = suite.plan("real-cpu")
     assert {r["preset"] for r in runs if r["model"] == "lightrnn"} == \
-        {"cpu-rounds", "cpu-no-move", "cpu-bootstrap", "cpu-rounds-100", "cpu-rounds-400"}
+        {"cpu-rounds-clusters", "cpu-fixed-clusters", "cpu-rounds", "cpu-no-move", "cpu-bootstrap",
+         "cpu-rounds-100", "cpu-rounds-400"}
+    start = PRESETS["cpu-rounds-clusters"]  # the clusters start, the paper's rounds: only the table differs
+    assert start.train == PRESETS["cpu-rounds"].train and start.models["lightrnn"]["config"] == \
+        dict(PRESETS["cpu-rounds"].models["lightrnn"]["config"], table="clusters")
+    assert PRESETS["cpu-fixed-clusters"].train == PRESETS["cpu-no-move"].train
     assert {r["preset"] for r in runs if r["model"] != "lightrnn"} == {"cpu"}
     rounds, cpu, fixed, late = (PRESETS[p].train for p in ("cpu-rounds", "cpu", "cpu-no-move", "cpu-bootstrap"))
     assert rounds["round_schedule"] == "plateau" and rounds["rounds"] >= 4
@@ -93,8 +99,9 @@ def test_real_cpu_suite_trains_lightrnn_with_its_bootstrap():
         size = PRESETS[f"cpu-rounds-{d}"]
         assert size.train == rounds and size.models["lightrnn"]["config"] == \
             dict(PRESETS["cpu-rounds"].models["lightrnn"]["config"], embedding_dim=d, hidden_dim=d)
-    # corpora x seeds x (KN + 7 neural models); the control and cpu-bootstrap on both corpora; two sizes on PTB
-    assert len(runs) == 2 * 2 * 8 + 2 * 2 * 2 + 2 * 2
+    # corpora x seeds x (KN + 7 neural models); the clusters table held fixed, the random start's rounds,
+    # its control and cpu-bootstrap on both corpora; two sizes on PTB
+    assert len(runs) == 2 * 2 * 8 + 2 * 2 * 4 + 2 * 2
     assert len({(r["dataset"], r["model"], r["preset"], r["seed"]) for r in runs}) == len(runs)
 
 
