@@ -53,11 +53,14 @@ def test_empty_records_give_dashes_not_errors():
     assert "_From: no runs yet._" in doc and "| LightRNN | - | - |" in doc
 
 
-def test_time_to_target_reads_the_curve():
+def test_time_to_target_reads_the_curve_and_charges_the_start_table():
     curve = [[0, 0.0, 500.0], [10, 2.0, 150.0], [20, 4.0, 120.0], [30, 6.0, 110.0]]
-    assert tables.time_to_target(curve, 120.0) == 4.0  # first point at or below the target
-    assert tables.time_to_target(curve, 100.0) is None  # never reached
-    assert tables.time_to_target(curve, None) is None
+    run = {"curve": curve, "metrics": {}}
+    assert tables.time_to_target(run, 120.0) == 4.0  # first point at or below the target
+    assert tables.time_to_target(run, 100.0) is None  # never reached
+    assert tables.time_to_target(run, None) is None
+    # a start table's seconds came off the run's budget before its curve began
+    assert tables.time_to_target({"curve": curve, "metrics": {"table_s": 300.0}}, 120.0) == 304.0
 
 
 def test_tables_command_regenerates_markdown_and_plots(tmp_path, recs):

@@ -55,7 +55,7 @@ def variants(records) -> str:
         rows = []
         for p, rs in ok.items():
             test = [best_test_ppl(r) for r in rs]
-            times = [time_to_target(r["curve"], target) for r in rs] if target else []
+            times = [time_to_target(r, target) for r in rs] if target else []
             reached = [t for t in times if t is not None]
             moved = [[e.get("moved") for e in _moves(r)] for r in rs]
             rows.append([p, mean_sd([r["metrics"].get("valid_ppl") for r in rs]), mean_sd(test),

@@ -81,7 +81,7 @@ def table5(records) -> str:
 
 
 def table3(records, baseline: str = "hsm") -> str:
-    """Seconds (training + reallocation) to reach the baseline's final valid PPL
+    """Seconds (training, reallocation and a start table's making) to reach the baseline's final valid PPL
     (its mean over seeds), the reallocation/training ratio, the training
     throughput, the run's own CPU share (below the suite's MIN_CPU_SHARE, 0.9,
     it waited for a core and is run again),
@@ -100,7 +100,7 @@ def table3(records, baseline: str = "hsm") -> str:
             runs = _ok(cell)
             if m not in MODELS or not cell:
                 continue
-            times = [time_to_target(r["curve"], target) for r in runs]
+            times = [time_to_target(r, target) for r in runs]
             reached = [t for t in times if t is not None]
             rows.append([NAMES[m], p, mean_sd([r["metrics"].get("valid_ppl") for r in runs]),
                          f"{mean_sd(reached)}; {len(reached)} of {len(runs)} reached" if target else DASH,
