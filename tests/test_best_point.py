@@ -5,6 +5,7 @@ model and give test_ppl, and a run whose curve rises at the end shows both."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -38,6 +39,11 @@ def test_best_point_is_kept_and_final_weights_stay():
     assert k < len(valids) - 1, "this schedule is meant to overfit: pick a higher lr"
     assert m["test_ppl_best"] != m["test_ppl"]
     assert m["best_weights_mb"] > 0 and m["best_copy_s"] >= 0
+    # The per-token file (the KN mixtures' input) is of the tested weights, the best point's.
+    lp = res.token_logprobs
+    assert m["token_weights"] == "best"
+    assert math.exp(-lp["test"].astype("float64").mean()) == pytest.approx(m["test_ppl_best"], rel=1e-5)
+    assert math.exp(-lp["valid"].astype("float64").mean()) == pytest.approx(m["best_valid_ppl"], rel=1e-5)
 
 
 def test_test_at_best_evaluates_the_best_weights_and_restores():
@@ -56,10 +62,11 @@ def test_test_at_best_evaluates_the_best_weights_and_restores():
 
     def probe():  # what the evaluation sees: the best weights
         seen.update({k: v.clone() for k, v in model.state_dict().items()})
-        return 42.0
+        return 42.0, "its per-token scores"
 
-    out = best.test_at_best(st, model, 99.0, probe)
+    out, extra = best.test_at_best(st, model, 99.0, probe)
     assert out["test_ppl_best"] == 42.0 and out["best_step"] == 5 and out["best_epoch"] == 1
+    assert extra == "its per-token scores"
     assert all(torch.equal(seen[k], kept[k]) for k in kept)
     assert all(torch.equal(model.state_dict()[k], final[k]) for k in final)
 
@@ -68,8 +75,8 @@ def test_best_at_the_last_point_reuses_the_final_figure():
     model = models.build("lstm", 30, embedding_dim=8, hidden_dim=8, layers=1, dropout=0.0)
     st = {"step": 3, "epoch": 1, "curve": [[3, 1.0, 40.0]]}
     best.update(st, model, 40.0)
-    out = best.test_at_best(st, model, 41.5, lambda: 1 / 0)  # never called
-    assert out["test_ppl_best"] == 41.5
+    out, extra = best.test_at_best(st, model, 41.5, lambda: 1 / 0)  # never called
+    assert out["test_ppl_best"] == 41.5 and extra is None
 
 
 def test_tables_read_the_best_point_and_suites_rerun_old_records_without_it():

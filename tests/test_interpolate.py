@@ -70,7 +70,7 @@ def test_kn_runs_through_the_same_command_and_mixes(tmp_path):
     assert kn["vocab_sha"] == lstm["vocab_sha"]
     for r in (kn, lstm):
         lp = tokens.read(tmp_path, r)
-        assert math.exp(-lp["test"].mean()) == pytest.approx(r["metrics"]["test_ppl"], rel=1e-5)
+        assert math.exp(-lp["test"].mean()) == pytest.approx(records.best_test_ppl(r), rel=1e-5)
     (mixed,) = interpolate.derived([kn, lstm], tmp_path)
     m = mixed["metrics"]
     assert mixed["model"] == "kn+lstm" and 0 < m["weight"] < 1
@@ -79,6 +79,27 @@ def test_kn_runs_through_the_same_command_and_mixes(tmp_path):
     assert f"| {m['test_ppl']:.1f} (w {m['weight']:.2f})" in table
     # The records stay free of per-token arrays.
     assert all(len(line) < 20_000 for line in (tmp_path / "records.jsonl").read_text().splitlines())
+
+
+def test_only_tokens_of_the_tested_weights_are_mixed(tmp_path):
+    """A run tested at its best point mixes with KN only when its per-token file
+    is of those weights (or its final weights were the best): an older record
+    kept its final weights' tokens, which are not the model the tables test."""
+    rng = np.random.default_rng(0)
+    lp = {s: np.log(rng.uniform(0.01, 0.2, size=50)) for s in tokens.SPLITS}
+    base = {"dataset": "ptb", "vocab_sha": "v", "status": "ok", "preset": "cpu", "seed": 0, "vocab_size": 10,
+            "env": {}, "git_sha": "", "config": {}, "schema": 1, "curve": [[0, 0.0, 900.0], [5, 1.0, 300.0]]}
+    recs = [{**base, "run_id": "kn", "model": "kn", "metrics": {"test_ppl": 150.0, "valid_ppl": 160.0}}]
+    cases = {"old-rose": {"test_ppl": 140.0, "test_ppl_best": 120.0},  # final tokens, best elsewhere: out
+             "new-best": {"test_ppl": 140.0, "test_ppl_best": 120.0, "token_weights": "best"},
+             "best-is-final": {"test_ppl": 130.0, "test_ppl_best": 130.0, "token_weights": "final"}}
+    for run_id, metrics in cases.items():
+        recs.append({**base, "run_id": run_id, "model": "lstm", "metrics": metrics})
+    for r in recs:
+        r["token_logprobs"] = tokens.write(tmp_path, r["run_id"], lp)
+    mixed = interpolate.derived(recs, tmp_path)
+    assert sorted(m["run_id"] for m in mixed) == ["kn+best-is-final", "kn+new-best"]
+    assert {m["metrics"]["components"]["lstm"] for m in mixed} == {120.0, 130.0}
 
 
 def test_kn_bad_order_is_refused_before_anything_is_written(tmp_path, capsys):

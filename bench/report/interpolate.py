@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from bench.report import tokens
+from bench.report.records import best_test_ppl
 
 COUNT_MODEL = "kn"
 
@@ -63,16 +64,26 @@ def mix_runs(count_rec: dict, neural_rec: dict, lp_a: dict, lp_b: dict) -> dict:
     metrics = {"valid_ppl": ppl(mix(lp_a["valid"], lp_b["valid"], lam)),
                "test_ppl": ppl(mix(lp_a["test"], lp_b["test"], lam)), "weight": lam,
                "params_total": (ma.get("params_total") or 0) + (mb.get("params_total") or 0),
-               "components": {COUNT_MODEL: ma.get("test_ppl"), neural_rec["model"]: mb.get("test_ppl")}}
+               "components": {COUNT_MODEL: ma.get("test_ppl"), neural_rec["model"]: best_test_ppl(neural_rec)}}
     return {**{k: neural_rec[k] for k in ("schema", "dataset", "preset", "seed", "vocab_size", "env",
                                            "git_sha", "config")},
             "run_id": f"{count_rec['run_id']}+{neural_rec['run_id']}", "model": f"{COUNT_MODEL}+{neural_rec['model']}",
             "status": "ok", "metrics": metrics, "curve": [], "rounds": [], "derived": True}
 
 
+def scores_tested_weights(record: dict) -> bool:
+    """Whether the record's per-token file is of the weights its tables test:
+    the best validation point's (metrics.token_weights "best"), or the final
+    ones where those were the best. An older run tested at its best point kept
+    its final weights' tokens: mixing them would not be the tested model."""
+    m = record["metrics"]
+    return m.get("token_weights") == "best" or best_test_ppl(record) == m.get("test_ppl")
+
+
 def derived(records: list[dict], results_dir) -> list[dict]:
-    """'kn+<model>' records for each neural run that kept per-token files, mixed
-    with the newest ok KN run on the same dataset and vocabulary."""
+    """'kn+<model>' records for each neural run that kept per-token files of its
+    tested weights, mixed with the newest ok KN run on the same dataset and
+    vocabulary."""
     kn = {}
     for r in records:
         if r["model"] == COUNT_MODEL and r["status"] == "ok" and r.get("token_logprobs"):
@@ -80,7 +91,8 @@ def derived(records: list[dict], results_dir) -> list[dict]:
     out, cache = [], {}
     for r in records:
         k = kn.get((r["dataset"], r.get("vocab_sha")))
-        if k is None or r["model"] == COUNT_MODEL or r["status"] != "ok" or not r.get("token_logprobs"):
+        if k is None or r["model"] == COUNT_MODEL or r["status"] != "ok" or not r.get("token_logprobs") \
+                or not scores_tested_weights(r):
             continue
         if k["run_id"] not in cache:
             cache[k["run_id"]] = tokens.read(results_dir, k)

@@ -26,24 +26,25 @@ def update(st: dict, model, ppl: float) -> None:
     st["best_point"] = {"step": st["step"], "epoch": st["epoch"], "seconds": st["curve"][-1][1], "valid_ppl": ppl}
 
 
-def test_at_best(st: dict, model, test_final: float | None, evaluate_test) -> dict:
-    """Metrics of the best point: its step, epoch, seconds and valid ppl, and
-    the test ppl of its weights (`evaluate_test()` run with them loaded, then
-    the final weights put back; the final figure itself when the best point is
-    the last one)."""
+def test_at_best(st: dict, model, test_final: float | None, score) -> tuple[dict, object]:
+    """Metrics of the best point (its step, epoch, seconds and valid ppl, and
+    the test ppl of its weights) and what else `score()` gave for them.
+    `score()` -> (test ppl, extra) runs with the best weights loaded, then the
+    final weights are put back; when the best point is the last one it is not
+    called: the final figure is the best's and extra is None."""
     best, weights = st.get("best_point"), st.get("best_weights")
     if best is None or weights is None:
-        return {}
+        return {}, None
     out = {"best_step": best["step"], "best_epoch": best["epoch"], "best_seconds": best["seconds"],
            "best_copy_s": st.get("best_copy_s", 0.0),
            "best_weights_mb": sum(t.numel() * t.element_size() for t in weights.values()) / 2**20}
     last = st["curve"][-1] if st["curve"] else None
     if test_final is None or (last is not None and last[0] == best["step"] and last[2] == best["valid_ppl"]):
-        return {**out, "test_ppl_best": test_final}
+        return {**out, "test_ppl_best": test_final}, None
     final = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(weights)
     try:
-        test = evaluate_test()
+        test, extra = score()
     finally:
         model.load_state_dict(final)
-    return {**out, "test_ppl_best": test if math.isfinite(test) else None}
+    return {**out, "test_ppl_best": test if math.isfinite(test) else None}, extra

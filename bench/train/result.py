@@ -22,8 +22,9 @@ class Result:
     rounds: list = field(default_factory=list)
     stop_reason: str = ""
     error: str | None = None
-    # Final per-target log-probabilities {"valid": [n-1], "test": [n-1]} float32,
-    # for interpolation; one-process runs that ended ok only.
+    # Per-target log-probabilities {"valid": [n-1], "test": [n-1]} float32 of the
+    # tested weights (the best validation point's), for interpolation; one-process
+    # runs that ended ok only.
     token_logprobs: dict | None = None
 
 
@@ -42,6 +43,15 @@ def refused(counts: dict, why: str) -> Result:
     return Result("oom", metrics, [], [], "oom", why)
 
 
+def _score(model, corpus, cfg, device) -> tuple[float, dict | None]:
+    """Test perplexity and, in one process, the per-target log-probabilities of
+    valid and test (the KN mixtures fit their weight on valid)."""
+    if distributed.world_size() > 1:
+        return evaluate(model, corpus.test, cfg, device), None
+    test, test_lp = evaluate(model, corpus.test, cfg, device, per_token=True)
+    return test, {"valid": evaluate(model, corpus.valid, cfg, device, per_token=True)[1], "test": test_lp}
+
+
 def final_metrics(model, corpus, cfg, device, st, status, counts=None) -> tuple[dict, dict | None]:
     counts = model.param_counts() if counts is None else counts
     valid = st["curve"][-1][2] if st["curve"] else None
@@ -49,13 +59,11 @@ def final_metrics(model, corpus, cfg, device, st, status, counts=None) -> tuple[
     if status == "ok":
         clock = meters.Stopwatch(device)
         clock.start()
-        if distributed.world_size() == 1:
-            test, test_lp = evaluate(model, corpus.test, cfg, device, per_token=True)
-            token_lp = {"valid": evaluate(model, corpus.valid, cfg, device, per_token=True)[1], "test": test_lp}
-        else:
-            test = evaluate(model, corpus.test, cfg, device)
+        test, token_lp = _score(model, corpus, cfg, device)
         test = test if math.isfinite(test) else None  # JSON has no inf
-        at_best = best.test_at_best(st, model, test, lambda: evaluate(model, corpus.test, cfg, device))
+        at_best, best_lp = best.test_at_best(st, model, test, lambda: _score(model, corpus, cfg, device))
+        if token_lp is not None:  # the per-token files are of the weights the tables test
+            token_lp, at_best["token_weights"] = (best_lp, "best") if best_lp is not None else (token_lp, "final")
         st["eval_s"] += clock.stop()
     train_s, realloc_s = st["train_s"], st["realloc_s"]
     return {
