@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Module per subcommand (bench/commands/), in --help order.
@@ -27,7 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        rc = int(args.handler(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return rc
+    except BrokenPipeError:
+        # A reader that stopped early (`... --dry-run | head`) closed stdout:
+        # quiet, as Unix tools are (141 = 128 + SIGPIPE). Python flushes stdout
+        # again at exit, so it goes to /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (KeyError, ValueError, OSError, MemoryError) as e:
         # Bad input, or a job refused because memory will not do: one clear
         # line, no traceback. Programming errors (anything else) keep theirs.

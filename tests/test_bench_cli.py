@@ -191,3 +191,22 @@ def test_a_run_short_of_its_core_is_run_again():
     assert suite.done([rec(0.75), rec(0.98)], run)  # the rerun counts
     kn = {**run, "model": suite.KN}
     assert suite.done([rec(0.5, suite.KN)], kn)  # no budget: its share changes nothing
+
+
+def test_a_reader_that_closes_stdout_early_ends_the_command_quietly():
+    """`python -m bench ... | head` closes the pipe before the output ends:
+    exit 141 (128 + SIGPIPE) with no traceback, as Unix tools do. The read end
+    is closed before the command starts, so its first write meets a closed pipe."""
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        done = subprocess.run([sys.executable, "-m", "bench", "params", "--model", "lstm", "--vocab", "1000"],
+                              stdout=w, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
