@@ -50,8 +50,10 @@ def test_fresh_start_is_compared_at_equal_seconds_since_its_move():
     fresh = rec("lightrnn", "cpu-fresh", 0, 190.0, curve=[[0, 0.0, 900.0], [1, 1000.0, 260.0], [2, 1001.0, 9000.0],
                                                            [3, 1400.0, 450.0], [4, 1610.0, 390.0]])
     fresh["rounds"] = [{"round": 0}, {"round": 1, "seconds": 1000.0, "valid_ppl_before": 260.0}]
-    text = allocation.render([fixed, fresh])
+    cut = {**fresh, "seed": 1, "status": "interrupted"}  # killed after its move: the move shows, its end does not
+    text = allocation.render([fixed, fresh, cut])
     assert "| 0 | ok | 1000 s | 260.0 | 390.0 after 610 s | 300.0 |" in text
+    assert "| 1 | interrupted | 1000 s | 260.0 | - | - |" in text
 
 
 def test_each_moved_cell_is_set_against_its_table_held_fixed():

@@ -133,13 +133,16 @@ def fresh(groups, d: str) -> str:
     random = groups.get((d, *RANDOM), {})
     for seed, r in sorted(groups.get((d, *FRESH), {}).items()):
         moves = (r.get("rounds") or [])[1:]
-        if r["status"] != "ok" or not moves or seed not in random:
-            rows.append([str(seed), r["status"], "no move" if not moves else DASH, DASH, DASH, DASH])
+        if not moves:
+            rows.append([str(seed), r["status"], "no move", DASH, DASH, DASH])
             continue
         t0 = moves[0]["seconds"]
+        move = [str(seed), r["status"], f"{t0:.0f} s", _fmt(moves[0].get("valid_ppl_before"))]
+        if r["status"] != "ok" or seed not in random:  # a run cut short has its move, not yet its end
+            rows.append([*move, DASH, DASH])
+            continue
         since = r["curve"][-1][1] - t0
-        rows.append([str(seed), "ok", f"{t0:.0f} s", _fmt(moves[0].get("valid_ppl_before")),
-                     f"{_fmt(r['curve'][-1][2])} after {since:.0f} s", _fmt(_at(random[seed]["curve"], since))])
+        rows.append([*move, f"{_fmt(r['curve'][-1][2])} after {since:.0f} s", _fmt(_at(random[seed]["curve"], since))])
     return _md(["seed", "status", "move at", "valid PPL before the move",
                 "fresh run's valid PPL, seconds since the move", "random fixed table at the same seconds"], rows) \
         if rows else "no fresh-start runs yet"
