@@ -57,6 +57,9 @@ def test_two_ranks_train_like_one_process(tmp_path):
     # lstm: the same perplexities all along
     np.testing.assert_allclose([c[2] for c in two[0]["curve"]], [c[2] for c in one[0]["curve"]], rtol=1e-5)
     np.testing.assert_allclose(two[0]["metrics"]["test_ppl"], one[0]["metrics"]["test_ppl"], rtol=1e-5)
+    # rank 0 keeps and tests the best validation point as one process does
+    assert two[0]["metrics"]["best_step"] == one[0]["metrics"]["best_step"]
+    np.testing.assert_allclose(two[0]["metrics"]["test_ppl_best"], one[0]["metrics"]["test_ppl_best"], rtol=1e-5)
     # lightrnn: the same up to the reallocation, whose summed loss tables reach the same
     # optimum; words with tied costs (e.g. unseen in training) may land in other cells
     (r1,), (r2,) = (r["rounds"][1:] for r in (one[1], two[1]))
