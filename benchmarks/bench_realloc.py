@@ -1,15 +1,19 @@
 """LightRNN's reallocation: the loss-accumulation pass over training text and
 the matching solvers, on realistic instances (bench/rigs/realloc_instances.py),
-and the training step with the loss tables summed as it trains."""
+the training step with the loss tables summed as it trains, and the start
+tables (models/bootstrap/start.py) that replace the random one."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 import models
 from bench.rigs.microbench import Rig, zipf_ids
-from bench.rigs.realloc_instances import FAMILIES, make_instance
+from bench.rigs.realloc_instances import FAMILIES, make_instance, planted_vectors
 from models.bootstrap.passes import accumulate_losses
+from models.bootstrap.start import cluster_table, frequency_table
+from models.lightrnn import table_shape
 from models.realloc import reallocate
 
 # Seconds per call at these sizes on one shared core; exact LSA is cubic, so 2K only.
@@ -84,3 +88,29 @@ class TablesDuringTraining:
 
     def peakmem_train_step(self, collect, vocab_size):
         self.rig.train_step()
+
+
+class StartTables:
+    """The clusters table (balanced k-means into R rows, then columns within
+    rows, on 200-d vectors) and the frequency table, at PTB's and Brown's
+    vocabularies. The clusters table's other cost, the baseline's training, is
+    a run's `table_budget_s` and is in its record."""
+
+    params = [[10_000, 44_050]]
+    param_names = ["V"]
+    number, repeat, rounds, warmup_time = 1, (1, 2, 6.0), 1, 0.0  # 2-20 s a call
+    timeout = 300
+
+    def setup(self, vocab_size):
+        self.vectors = planted_vectors(vocab_size)
+        self.shape = table_shape(vocab_size)
+        self.counts = np.random.default_rng(0).zipf(1.2, vocab_size)
+
+    def time_cluster_table(self, vocab_size):
+        cluster_table(self.vectors, *self.shape)
+
+    def peakmem_cluster_table(self, vocab_size):
+        cluster_table(self.vectors, *self.shape)
+
+    def time_frequency_table(self, vocab_size):
+        frequency_table(self.counts)

@@ -105,3 +105,12 @@ def make_instance(
         out[name] = loss
     out.update(previous=previous, counts=counts, row_class=row_class, col_class=col_class)
     return out
+
+
+def planted_vectors(vocab_size: int, dim: int = 200, directions: int = 40, seed: int = 0) -> np.ndarray:
+    """[V, dim] float32 word vectors around `directions` planted directions, as
+    trained output vectors cluster (i.i.d. noise would make every balanced
+    clustering a tie): the start tables' benchmark input."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((directions, dim))
+    return (centres[rng.integers(0, directions, vocab_size)] + rng.standard_normal((vocab_size, dim))).astype(np.float32)

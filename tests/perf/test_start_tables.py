@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.rigs.realloc_instances import planted_vectors
 from models.bootstrap.start import cluster_table, frequency_table
 from models.lightrnn import table_shape
 
 V = 44_050
 R, C = table_shape(V)
-RNG = np.random.default_rng(0)
-# Word vectors with 40 planted directions, as trained vectors cluster, not i.i.d. noise.
-VECTORS = (RNG.standard_normal((40, 200))[RNG.integers(0, 40, V)] + RNG.standard_normal((V, 200))).astype(np.float32)
+VECTORS = planted_vectors(V)  # 40 planted directions, as trained vectors cluster
 
 
 def test_cluster_table_brown_size(benchmark):
@@ -23,6 +22,6 @@ def test_cluster_table_brown_size(benchmark):
 
 
 def test_frequency_table_brown_size(benchmark):
-    counts = RNG.zipf(1.2, V)
+    counts = np.random.default_rng(0).zipf(1.2, V)
     cell = benchmark(frequency_table, counts)
     assert np.all(np.diff(counts[np.argsort(cell)]) <= 0)
