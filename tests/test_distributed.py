@@ -1,4 +1,4 @@
-"""Data-parallel pieces (bench/train/distributed.py) with 2 gloo processes on 127.0.0.1.
+"""Data-parallel pieces (bench/train/distributed.py, collectives.py) with 2 gloo processes on 127.0.0.1.
 
 The workers are this same file run by torchrun (`torchrun ... test_distributed.py
 SCENARIO OUTDIR`), so the real torchrun environment path of `init()` is what
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import models  # noqa: E402
+from bench.train import collectives as C  # noqa: E402
 from bench.train import distributed as D  # noqa: E402
 from datasets.batching import batchify, bptt_batches, eval_segments  # noqa: E402
 from models import detach_state  # noqa: E402
@@ -76,14 +77,14 @@ def train_and_eval_one(name: str) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)  # small, so clipping bites
         opt.step()
         opt.zero_grad()
-        losses.append(D.all_sum([nll.item()])[0])
+        losses.append(C.all_sum([nll.item()])[0])
     model.eval()
     total = [0.0, 0.0]
     with torch.no_grad():
         for seg in D.eval_share(eval_segments(valid, 8), rank, world):
             nll, _ = model(seg[:-1], seg[1:], model.init_state(seg.size(1)))
             total = [total[0] + nll.item(), total[1] + seg[1:].numel()]
-    nll_sum, tokens = D.all_sum(total)
+    nll_sum, tokens = C.all_sum(total)
     params = torch.cat([p.detach().flatten() for p in model.parameters()]).tolist()
     return {"losses": losses, "eval_nll": nll_sum, "eval_tokens": tokens, "params": params,
             "world": world, "grad_bytes": D.grad_bytes(model)}
@@ -121,8 +122,8 @@ def reallocate() -> dict:
     accumulate.accumulate_losses = lambda *a: (*loss_matrices(D.rank()), 0.0)
     accumulate.stream_nll = lambda *a: (0.0, 0.0)
     accumulate.match, model = match, Table()
-    figures = accumulate.reallocation_round(model, np.zeros(24, np.int32), 4, 5, D.collectives(device))
-    both = D.reduce_sum_(loss_matrices(D.rank())[0], dst=None, chunk_mb=1e-5)
+    figures = accumulate.reallocation_round(model, np.zeros(24, np.int32), 4, 5, C.collectives(device))
+    both = C.reduce_sum_(loss_matrices(D.rank())[0], dst=None, chunk_mb=1e-5)
     return {"table": model.word_table.tolist(), "figures": figures, "allreduced": both.tolist()}
 
 
@@ -137,7 +138,7 @@ def lightrnn_round(reallocation: str = "joint") -> dict:
     ids = np.random.default_rng(1).integers(0, 30, 203).astype(np.int32)
     before = model.word_table.tolist()
     shard = D.shard_stream(ids, D.rank(), D.world_size(), 4)
-    figures = model.end_of_round(shard, 4 // D.world_size(), 5, D.collectives(device))
+    figures = model.end_of_round(shard, 4 // D.world_size(), 5, C.collectives(device))
     return {"before": before, "table": model.word_table.tolist(), "figures": figures}
 
 
@@ -166,9 +167,9 @@ def test_shard_stream_is_a_view_matching_the_global_batch(tmp_path):
 
 def test_single_process_helpers_are_identity():
     assert D.init("cpu") == torch.device("cpu") and (D.rank(), D.world_size()) == (0, 1)
-    assert D.all_sum([2.0, 3.0]) == [2.0, 3.0]
+    assert C.all_sum([2.0, 3.0]) == [2.0, 3.0]
     t = torch.arange(6.0)
-    assert D.reduce_sum_(t) is t and torch.equal(t, torch.arange(6.0)) and D.any_rank([False, True]) == [False, True]
+    assert C.reduce_sum_(t) is t and torch.equal(t, torch.arange(6.0)) and C.any_rank([False, True]) == [False, True]
     m = models.build("lstm", V, embedding_dim=16, hidden_dim=16, layers=1)
     assert D.grad_bytes(m) == 4 * sum(p.numel() for p in m.parameters())
 

@@ -23,7 +23,7 @@ from tabulate import tabulate
 import models
 from bench.presets import WORD_MODELS, paper_preset, preset_config
 from bench.report import records
-from bench.train import distributed
+from bench.train import collectives, distributed
 from bench.train.distributed import grad_bytes
 
 # The paper's vocabularies: ACLW (Kim et al.'s large sets) and One Billion Word.
@@ -57,11 +57,11 @@ def measure(vocab_size: int, repeats: int = 3) -> list[dict]:
     for name in WORD_MODELS:
         nbytes = bytes_per_step(name, vocab_size, preset)
         buf = torch.ones(nbytes // 4, device=device)
-        distributed.reduce_sum_(buf, dst=None, chunk_mb=2**20)  # warm-up: connections, buffers
+        collectives.reduce_sum_(buf, dst=None, chunk_mb=2**20)  # warm-up: connections, buffers
         t0 = time.perf_counter()
         for _ in range(repeats):
-            distributed.reduce_sum_(buf, dst=None, chunk_mb=2**20)  # one all-reduce (no chunking)
-        distributed.all_sum([0.0])  # ends with a sync on every backend
+            collectives.reduce_sum_(buf, dst=None, chunk_mb=2**20)  # one all-reduce (no chunking)
+        collectives.all_sum([0.0])  # ends with a sync on every backend
         seconds = (time.perf_counter() - t0) / repeats
         rows.append({"model": name, "V": vocab_size, "world": distributed.world_size(), "MB": nbytes / 2**20,
                      "all-reduce s": seconds, "MB/s": nbytes / 2**20 / seconds})

@@ -10,9 +10,8 @@ the trainer calls it unconditionally. The pieces:
 - `shard_stream`: each rank's contiguous slice of the memory-mapped id stream
   (a view, no copy), aligned so the ranks together see the single process's
   global batch column for column.
-- `reduce_sum_` / `broadcast_`: chunked collectives for LightRNN's [V, R] and
-  [V, C] loss matrices (2.8 GB each at V = 793,471) and its word table, handed
-  to `model.end_of_round` as `collectives(device)`.
+- the collectives the trainer and LightRNN's rounds join the ranks with are
+  in `collectives.py`.
 - `grad_bytes`: what DDP all-reduces per step (the paper's argument: LightRNN's
   gradients are a small fraction of a full softmax's at large V).
 """
@@ -29,9 +28,6 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-
-from bench import meters
-from models.base import Collectives
 
 # A hung collective (a peer died mid all-reduce) raises after this long
 # instead of hanging forever; tests set it low. Long by default: the first
@@ -77,7 +73,7 @@ def shutdown(synced: bool = True) -> None:
     if not dist.is_initialized():
         return
     try:
-        if synced and _active():
+        if synced and active():
             dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -88,14 +84,14 @@ def shutdown(synced: bool = True) -> None:
 def main_first() -> Iterator[None]:
     """Rank 0 runs the block first (e.g. building a dataset's id cache), the
     others after it, so no two ranks write the same cache file at once."""
-    if _active() and not is_main():
+    if active() and not is_main():
         dist.barrier()
     yield
-    if _active() and is_main():
+    if active() and is_main():
         dist.barrier()
 
 
-def _active() -> bool:
+def active() -> bool:
     return dist.is_initialized() and dist.get_world_size() > 1
 
 
@@ -142,86 +138,6 @@ def eval_share(segments: list[Tensor], rank: int, world: int) -> list[Tensor]:
     return [s.contiguous() for s in share if s.size(1) > 0]
 
 
-def all_sum(values: list[float]) -> list[float]:
-    """Sum a few scalars (e.g. [nll, tokens]) over ranks, in float64."""
-    if not _active():
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=_comm_device())
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def any_rank(flags: list[bool]) -> list[bool]:
-    """Each flag true on every rank if it is true on any: stop decisions (time
-    budget, a signal) must agree, or one rank waits forever in DDP's next
-    all-reduce."""
-    if not _active():
-        return list(flags)
-    t = torch.tensor([int(f) for f in flags], device=_comm_device())
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return [bool(v) for v in t.tolist()]
-
-
-def _comm_device() -> torch.device:
-    # NCCL only moves CUDA tensors; gloo moves CPU ones.
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def _chunks(t: Tensor, chunk_mb: float):
-    """Row slices of `t` of about chunk_mb each, staged through the comm
-    device when `t` lives elsewhere (a host-side matrix under NCCL).
-    Yields (slice of t, buffer to communicate)."""
-    dev = _comm_device()
-    row_bytes = max(1, t[0].numel() * t.element_size()) if t.dim() > 1 else t.element_size()
-    rows = max(1, int(chunk_mb * 2**20) // row_bytes)
-    for i in range(0, t.size(0), rows):
-        part = t[i : i + rows]
-        yield part, (part if part.device == dev and part.is_contiguous() else part.to(dev).contiguous())
-
-
-def reduce_sum_(t: Tensor, dst: int | None = 0, chunk_mb: float = 256.0) -> Tensor:
-    """Sum `t` (e.g. a [V, R] loss matrix) over ranks, in place, in row chunks
-    of ~chunk_mb so no second full-size buffer exists (2.8 GB at BillionW).
-
-    dst=None: all-reduce, every rank gets the sum. dst=r: reduce, only rank r
-    holds the sum afterwards (other ranks' copies are undefined) -- enough
-    when only rank r runs the matching, and half the traffic.
-    """
-    if not _active():
-        return t
-    me = dist.get_rank()
-    for part, buf in _chunks(t, chunk_mb):
-        if dst is None:
-            dist.all_reduce(buf)
-        else:
-            dist.reduce(buf, dst)
-        if buf is not part and (dst is None or me == dst):
-            part.copy_(buf)
-    return t
-
-
-def broadcast_(t: Tensor, src: int = 0, chunk_mb: float = 256.0) -> Tensor:
-    """Overwrite `t` on every rank with rank src's copy, in place."""
-    if not _active():
-        return t
-    for part, buf in _chunks(t, chunk_mb):
-        dist.broadcast(buf, src)
-        if buf is not part:
-            part.copy_(buf)
-    return t
-
-
-def broadcast_object(obj, src: int = 0):
-    """A small picklable object (e.g. the matching's figures) from rank src."""
-    if not _active():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src)
-    return box[0]
-
-
 def grad_bytes(model: nn.Module) -> int:
     """Bytes of gradient DDP all-reduces per step: sum of numel * element size
     of every parameter that carries a gradient (works on the meta device).
@@ -238,7 +154,7 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
     softmax skips a tail cluster's weights when no target of the batch falls
     in it, and DDP without it stalls waiting for their gradients.
     """
-    if not _active():
+    if not active():
         return model
     ddp = nn.parallel.DistributedDataParallel
     # torch >= 2.13 renamed the switch (it still syncs buffers once at init, as wanted).
@@ -246,31 +162,3 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
                  else "broadcast_buffers")
     ids = [device.index] if device.type == "cuda" else None
     return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_resync: False})
-
-
-class _ProcessGroup(Collectives):
-    """The collectives of this process group, for `model.end_of_round`."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.world_size, self.is_main = device, world_size(), is_main()
-
-    def clock(self) -> float:
-        return meters.clock(self.device)
-
-    def reduce_sum_(self, t: Tensor, dst: int = 0) -> Tensor:
-        return reduce_sum_(t, dst)
-
-    def broadcast_(self, t: Tensor) -> Tensor:
-        return broadcast_(t)
-
-    def broadcast_object(self, obj):
-        return broadcast_object(obj)
-
-    def all_sum(self, values: list[float]) -> list[float]:
-        return all_sum(values)
-
-
-def collectives(device: torch.device) -> Collectives:
-    """What `end_of_round` joins the ranks with (identities in one process);
-    its clock synchronises `device`."""
-    return _ProcessGroup(device)

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 
 import torch
 
-from bench.train import distributed
+from bench.train import collectives, distributed
 from datasets.batching import bptt_batches, eval_segments
 
 
@@ -55,7 +55,7 @@ def evaluate(model, ids, cfg, device: torch.device, per_token: bool = False):
             count += y.numel()
         if per_token:
             pieces.append(torch.cat(rows).T.reshape(-1))  # columns are consecutive stretches
-    nll_sum, count = distributed.all_sum([total.item(), count])
+    nll_sum, count = collectives.all_sum([total.item(), count])
     assert count == len(ids) - 1, "evaluation must score every target exactly once"
     mean = nll_sum / count
     ppl = math.exp(mean) if mean < 700 else math.inf

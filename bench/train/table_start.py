@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import models
-from bench.train import distributed
+from bench.train import collectives, distributed
 from bench.train.config import TrainConfig
 from bench.train.trainer import train
 from models.bootstrap import start
@@ -34,14 +34,14 @@ def prepare(spec, corpus, model, device: torch.device, train_cfg: TrainConfig) -
     path, about = spec.results / "tables" / f"{stem}-start.npy", spec.results / "tables" / f"{stem}-start.json"
     # Data-parallel: rank 0 decides, reads and writes; every rank makes a new table
     # (a baseline trains under DDP on all of them), then takes rank 0's.
-    saved = distributed.broadcast_object(spec.resume and path.exists() and about.exists())
+    saved = collectives.broadcast_object(spec.resume and path.exists() and about.exists())
     if saved:
         cell, info = (np.load(path), json.loads(about.read_text())) if distributed.is_main() else (None, None)
     else:
         t0 = time.perf_counter()
         cell, info = _make(kind, spec, corpus, model, device)
         info = {"kind": kind, **info, "seconds": time.perf_counter() - t0}
-    cell, info = distributed.broadcast_object((cell, info))
+    cell, info = collectives.broadcast_object((cell, info))
     if not saved and distributed.is_main():
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, cell)

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from bench import meters
-from bench.train import best, distributed, schedule
+from bench.train import best, collectives, distributed, schedule
 from bench.train.checkpoint import load as load_checkpoint
 from bench.train.checkpoint import resume_config
 from bench.train.checkpoint import save as save_checkpoint
@@ -182,7 +182,7 @@ class _Run:
             time_up = cfg.max_time is not None and check and self.seconds() >= cfg.max_time
             save = cfg.checkpoint_every is not None and check and self.clock.now() - saved_at >= cfg.checkpoint_every
             if self.world > 1:  # ranks stop at the same step, else one waits forever in DDP's all-reduce
-                stop, time_up = distributed.any_rank([stop, time_up]) if check else (False, False)
+                stop, time_up = collectives.any_rank([stop, time_up]) if check else (False, False)
             # One process only: under DDP each rank carries its own state, and epoch ends suffice.
             if (stop or save) and self.checkpoint is not None and self.world == 1:
                 st["train_s"] = self.clock.now()
@@ -211,7 +211,7 @@ class _Run:
 
     def log(self, i: int, window, window_tokens: int) -> None:
         """The loss check (every rank takes the same decision) and the progress line."""
-        nll_sum, count = distributed.all_sum([window.item(), window_tokens])  # a device sync
+        nll_sum, count = collectives.all_sum([window.item(), window_tokens])  # a device sync
         loss = nll_sum / count
         if not math.isfinite(loss) or loss > self.limit:
             raise Diverged(f"training loss {loss:.3g} nats/token at step {self.st['step']}")
@@ -235,7 +235,7 @@ class _Run:
         if move:
             clock = meters.Stopwatch(self.device)
             clock.start()
-            info = model.end_of_round(self.shard, self.local_b, cfg.bptt, distributed.collectives(self.device))
+            info = model.end_of_round(self.shard, self.local_b, cfg.bptt, collectives.collectives(self.device))
             span = clock.stop() - info.get("seconds_measure", 0.0)
             st["realloc_s"] += span
             # The hook's own "seconds" is its duration; ours (time on the curve) wins.
