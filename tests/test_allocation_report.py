@@ -1,4 +1,4 @@
-"""The allocation study's plan and tables (bench/commands/suite.py's
+"""The allocation study's plan and tables (bench/suites.py's
 allocation-cpu, bench/report/allocation.py): every cell's seed 0 first, the
 argmax-row bootstrap's own epochs, and the regret and the halves computed
 from the records' best-point test PPL."""
