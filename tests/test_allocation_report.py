@@ -65,3 +65,14 @@ def test_each_moved_cell_is_set_against_its_table_held_fixed():
     text = allocation.render(recs)
     assert "| clusters start, paper's rounds | 145.0 ± 7.1 (n=2) | 137.0 ± 1.4 (n=2) | +8.0 | 0.5 |" in text
     assert "| fresh start after each move | - | 180.0 (n=1) | - | - |" in text
+
+
+def test_a_rerun_under_way_does_not_hide_the_finished_run():
+    done = rec("ablation-table-output", "cpu-ablations", 0, 157.2)
+    rerun = {**done, "status": "interrupted", "time": "2026-12-08T00", "metrics": {"epochs": 1}}  # killed part-way
+    refs = [rec("hsm", "cpu", 0, 108.6), rec("lightrnn", "cpu-no-move", 0, 181.4)]
+    ptb = allocation.render([*refs, done, rerun]).split("## ptb")[1]
+    assert "| (b) word input, factorised output | 157.2 |" in ptb
+    later = {**done, "time": "2026-12-09T00", "metrics": {"test_ppl_best": 150.0, "epochs": 1}}  # the rerun's end
+    ptb = allocation.render([*refs, done, rerun, later]).split("## ptb")[1]
+    assert "| (b) word input, factorised output | 150.0 |" in ptb

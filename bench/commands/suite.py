@@ -25,12 +25,9 @@ import datasets
 from bench import checks
 from bench.presets import KN
 from bench.report import allocation, plots, records, suite_tables
-from bench.report.records import REPO
+from bench.report.records import FINAL, REPO
 from bench.suites import SUITES, plan
 
-# A run ends "for good" with these statuses; any other (interrupted, or no
-# record at all) is run again, resuming from its checkpoint.
-FINAL = ("ok", "oom", "diverged")
 # A trained run that had less than this share of its core (its CPU seconds over
 # its wall, `metrics.cpu_share`) is run again: its budget bought less training,
 # so its perplexity and its time to a target are not the model's. Records older

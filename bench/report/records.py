@@ -22,6 +22,8 @@ import torch
 
 SCHEMA = 1
 STATUSES = ("ok", "oom", "diverged", "interrupted", "skipped")  # skipped: a measurement this device cannot take
+# A run ends "for good" with these; any other (interrupted, or no record) is run again.
+FINAL = ("ok", "oom", "diverged")
 REPO = Path(__file__).resolve().parents[1]
 
 
