@@ -76,3 +76,12 @@ def test_a_rerun_under_way_does_not_hide_the_finished_run():
     later = {**done, "time": "2026-12-09T00", "metrics": {"test_ppl_best": 150.0, "epochs": 1}}  # the rerun's end
     ptb = allocation.render([*refs, done, rerun, later]).split("## ptb")[1]
     assert "| (b) word input, factorised output | 150.0 |" in ptb
+
+
+def test_the_bootstrap_tables_keep_the_finished_run_too():
+    from bench.report import bootstrap
+
+    done = rec("lightrnn", "cpu-rounds-clusters", 0, 149.5)
+    rerun = {**done, "status": "interrupted", "time": "2026-12-08T00"}
+    got = bootstrap.runs([rec("lightrnn", "cpu-no-move", 0, 181.4), done, rerun])
+    assert got["ptb"]["cpu-rounds-clusters"][0] is done

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.report.records import best_test_ppl
+from bench.report.records import best_test_ppl, recency
 from bench.report.suite_tables import mean_sd
 from bench.report.tables import DASH, _md, fmt_fig, provenance, time_to_target
 
@@ -20,9 +20,10 @@ CONTROL, ORACLE = "cpu-fixed", "cpu-oracle"
 
 
 def runs(records) -> dict[str, dict[str, dict[int, dict]]]:
-    """{dataset: {preset: {seed: newest LightRNN record}}}, datasets with 2+ presets."""
+    """{dataset: {preset: {seed: newest LightRNN record}}}, datasets with 2+
+    presets; a rerun under way does not hide a finished record (`recency`)."""
     out: dict[str, dict[str, dict[int, dict]]] = {}
-    for r in sorted(records, key=lambda r: r.get("time") or ""):
+    for r in sorted(records, key=recency):
         if r["model"] == "lightrnn":
             out.setdefault(r["dataset"], {}).setdefault(r["preset"], {})[r.get("seed", 0)] = r
     return {d: {p: dict(sorted(seeds.items())) for p, seeds in sorted(by.items())}

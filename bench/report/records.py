@@ -24,6 +24,15 @@ SCHEMA = 1
 STATUSES = ("ok", "oom", "diverged", "interrupted", "skipped")  # skipped: a measurement this device cannot take
 # A run ends "for good" with these; any other (interrupted, or no record) is run again.
 FINAL = ("ok", "oom", "diverged")
+
+
+def recency(r: dict) -> tuple[bool, str]:
+    """Sort key: oldest first, and an unfinished record (a rerun under way,
+    interrupted part-way) before every finished one, so that keeping the last
+    of a sort keeps the newest finished record where one exists."""
+    return r["status"] in FINAL, r.get("time") or ""
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 
 import models
-from bench.report.records import FINAL, best_test_ppl
+from bench.report.records import best_test_ppl, recency
 from bench.report.tables import (
     BEST_NOTE,
     DASH,
@@ -33,7 +33,7 @@ def per_seed(records) -> dict[tuple[str, str, str], dict[int, dict]]:
     interrupted part-way (a rerun under way) does not hide that seed's newest
     finished record: it stands only where no finished one exists."""
     out: dict[tuple[str, str, str], dict[int, dict]] = {}
-    for r in sorted(records, key=lambda r: (r["status"] in FINAL, r.get("time") or "")):
+    for r in sorted(records, key=recency):
         out.setdefault((r["dataset"], r["model"], r["preset"]), {})[r.get("seed", 0)] = r
     return out
 
