@@ -48,6 +48,15 @@ def test_newest_record_wins_and_missing_cells_are_dashes(recs):
     assert ptb_row.split(" | ")[3:5] == ["-", "-"]  # no HSM, no adaptive run on ptb
 
 
+def test_a_rerun_under_way_does_not_hide_the_finished_run(recs):
+    done = next(r for r in recs if r["run_id"] == "s1")
+    rerun = {**done, "run_id": "s1-rerun", "status": "interrupted", "time": "2026-12-07T20:00:00"}
+    assert "40.2 / 804.0K" in tables.table5([*recs, rerun])  # the finished run's figure, not "interrupted"
+    assert "40.2 / 804.0K" in tables.table5([rerun, *recs])  # whatever the file order
+    newer = {**rerun, "run_id": "s1-new", "status": "diverged", "time": "2026-12-07T21:00:00"}
+    assert "diverged" in tables.table5([*recs, rerun, newer])  # a rerun that ended (failed) is news
+
+
 def test_empty_records_give_dashes_not_errors():
     doc = tables.render([])
     assert "_From: no runs yet._" in doc and "| LightRNN | - | - |" in doc

@@ -1,7 +1,8 @@
 """Run records -> markdown tables like the paper's. Pure functions (no I/O,
 no clock), so golden files pin them down.
 
-The newest record wins for each (dataset, preset, model, embedding size).
+The newest record wins for each (dataset, preset, model, embedding size),
+a finished one before a rerun still under way.
 A cell with no record shows "-"; a run that failed shows its status.
 Every table ends with the runs, commits and devices it came from.
 """
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 
 import models
 from bench.presets import KN, ORDER
-from bench.report.records import best_test_ppl
+from bench.report.records import best_test_ppl, recency
 
 MODELS = [m for m in ORDER if m != KN]
 NAMES = {"lstm": "LSTM (full softmax)", "hsm": "HSM", "adaptive": "Adaptive softmax", "chsm": "C-HSM",
@@ -63,9 +64,10 @@ def _emb(rec) -> int | None:
 
 
 def latest(records: Iterable[dict]) -> dict[tuple, dict]:
-    """(dataset, preset, model, embedding_dim) -> newest record (file order)."""
+    """(dataset, preset, model, embedding_dim) -> newest record, a finished one
+    before a rerun under way (records.recency)."""
     out = {}
-    for r in records:
+    for r in sorted(records, key=recency):
         out[(r["dataset"], r["preset"], r["model"], _emb(r))] = r
     return out
 
