@@ -6,7 +6,7 @@ from the records' best-point test PPL."""
 from __future__ import annotations
 
 from bench.commands import suite
-from bench.report import allocation
+from bench.report import allocation, bootstrap
 
 
 def rec(model, preset, seed, test, dataset="ptb", curve=None, **metrics):
@@ -79,8 +79,6 @@ def test_a_rerun_under_way_does_not_hide_the_finished_run():
 
 
 def test_the_bootstrap_tables_keep_the_finished_run_too():
-    from bench.report import bootstrap
-
     done = rec("lightrnn", "cpu-rounds-clusters", 0, 149.5)
     rerun = {**done, "status": "interrupted", "time": "2026-12-08T00"}
     got = bootstrap.runs([rec("lightrnn", "cpu-no-move", 0, 181.4), done, rerun])
